@@ -1,0 +1,95 @@
+"""The node's event queue: one FIFO shared by inputs, closures and STOP.
+
+Default inputs apply backpressure: a full input blocks the zenoh thread delivering it,
+which stalls the sender (congestion control BLOCK) instead of dropping. `drop_oldest`
+inputs keep only their newest N events.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+__all__ = ["EventQueue"]
+
+DEFAULT_BACKPRESSURE_DEPTH = 256
+
+
+class EventQueue:
+    def __init__(self) -> None:
+        self._events: collections.deque[dict] = collections.deque()
+        self._per_input: collections.Counter[str] = collections.Counter()
+        self._cond = threading.Condition()
+        self._closed = False  # no more events will be delivered (after STOP)
+
+    def put_input(self, event: dict, depth: int | None, drop_oldest: bool) -> None:
+        input_id = event["id"]
+        with self._cond:
+            if drop_oldest:
+                while self._per_input[input_id] >= (depth or 1):
+                    self._remove_oldest(input_id)
+            else:
+                limit = depth or DEFAULT_BACKPRESSURE_DEPTH
+                while self._per_input[input_id] >= limit and not self._closed:
+                    self._cond.wait()
+            if self._closed:
+                return
+            self._per_input[input_id] += 1
+            self._events.append(event)
+            self._cond.notify_all()
+
+    def put(self, event: dict) -> None:
+        """A control event (INPUT_CLOSED, STOP, NODE_RESTARTED); never dropped."""
+        with self._cond:
+            if not self._closed:
+                self._events.append(event)
+                self._cond.notify_all()
+
+    def _remove_oldest(self, input_id: str) -> None:
+        for index, event in enumerate(self._events):
+            if event["type"] == "INPUT" and event["id"] == input_id:
+                del self._events[index]
+                self._per_input[input_id] -= 1
+                return
+
+    def get(self, timeout: float | None) -> dict | None:
+        """The next event; None on timeout or once the stream has ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._events:
+                if self._closed:
+                    return None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            return self._take()
+
+    def _take(self) -> dict:
+        event = self._events.popleft()
+        if event["type"] == "INPUT":
+            self._per_input[event["id"]] -= 1
+        if event["type"] == "STOP":
+            self._closed = True
+            self._events.clear()
+            self._per_input.clear()
+        self._cond.notify_all()
+        return event
+
+    def drain(self) -> list[dict]:
+        with self._cond:
+            result = []
+            while self._events:
+                result.append(self._take())
+            return result
+
+    def close(self) -> None:
+        """End the stream now; wakes every waiter, blocked producers drop their event."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def ended(self) -> bool:
+        return self._closed and not self._events

@@ -1,0 +1,115 @@
+"""The contract between the supervisor and its nodes: environment, key expressions, codec.
+
+Both packages import this module; it must stay free of heavy imports (pyarrow is loaded
+only when an Arrow value is actually sent or received).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = [
+    "CONFIG_ENV", "CONTROL_FD_ENV", "PARENT_PID_ENV", "LOG_MARK", "Namespace", "encode_value",
+    "decode_value", "zenoh_config", "KIND_BYTES", "KIND_ARROW", "KIND_FLUSH",
+]
+
+CONFIG_ENV = "DORA_NODE_CONFIG"  # JSON: see `dora_supervisor.spawn.node_config`
+CONTROL_FD_ENV = "DORA_CONTROL_FD"  # write end of a pipe: node -> supervisor notes
+PARENT_PID_ENV = "DORA_PARENT_PID"  # the supervisor's pid, for the parent-death signal
+LOG_MARK = '{"dora_log":'  # stderr lines starting with this are structured log records
+
+# First byte of a data message's attachment: what the payload is.
+KIND_BYTES = ord("b")
+KIND_ARROW = ord("a")
+KIND_FLUSH = ord("F")  # end of one incarnation's stream on this output; payload empty
+
+
+class Namespace:
+    """Key expressions of one dataflow: data under `<prefix>/dora/<uuid>`, control beside it.
+
+    Data: `<prefix>/dora/<uuid>/<node>/<output>` (operator outputs add a level).
+    Control: `<prefix>/dora-ctl/<uuid>/{alive,finished}/<node>`, `.../to/<node>`,
+    `.../to/all` and the coordinator's liveliness token `.../coordinator`."""
+
+    def __init__(self, prefix: str, dataflow_id: str):
+        base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        self.data = f"{base}dora/{dataflow_id}"
+        self.ctl = f"{base}dora-ctl/{dataflow_id}"
+
+    def output(self, node: str, output: str) -> str:
+        return f"{self.data}/{node}/{output}"
+
+    def alive(self, node: str = "*") -> str:
+        return f"{self.ctl}/alive/{node}"
+
+    def finished(self, node: str = "*") -> str:
+        return f"{self.ctl}/finished/{node}"
+
+    def to(self, node: str) -> str:
+        return f"{self.ctl}/to/{node}"
+
+    @property
+    def coordinator(self) -> str:
+        return f"{self.ctl}/coordinator"
+
+
+def zenoh_config(listen: list[str], connect: list[str], lease_s: float | None = None):
+    """A peer-mode zenoh config: no multicast scouting, explicit endpoints only.
+
+    Gossip stays on so peers that meet through the coordinator link to each other
+    directly: data never passes through the coordinator."""
+    import zenoh
+
+    config = zenoh.Config()
+    config.insert_json5("mode", '"peer"')
+    config.insert_json5("scouting/multicast/enabled", "false")
+    config.insert_json5("scouting/gossip/enabled", "true")
+    config.insert_json5("listen/endpoints", json.dumps(listen))
+    config.insert_json5("connect/endpoints", json.dumps(connect))
+    if lease_s is not None:
+        config.insert_json5("transport/link/tx/lease", str(max(int(lease_s * 1000), 200)))
+        config.insert_json5("transport/link/tx/keep_alive", "4")
+    return config
+
+
+def encode_value(data: Any) -> tuple[int, bytes | bytearray | memoryview]:
+    """(kind, payload) for bytes-likes and pyarrow arrays (sent as Arrow IPC streams)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return KIND_BYTES, data
+    module = type(data).__module__ or ""
+    if module.startswith("pyarrow"):
+        import pyarrow as pa
+
+        if isinstance(data, pa.ChunkedArray):
+            data = data.combine_chunks()
+        if isinstance(data, pa.Array):
+            batch = pa.RecordBatch.from_arrays([data], ["value"])
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, batch.schema) as writer:
+                writer.write_batch(batch)
+            return KIND_ARROW, sink.getvalue().to_pybytes()
+    raise TypeError(f"send_output takes bytes, bytearray, memoryview or a pyarrow array, "
+                    f"not {type(data).__name__}")
+
+
+def decode_value(kind: int, payload: bytes) -> Any:
+    if kind == KIND_ARROW:
+        import pyarrow as pa
+
+        with pa.ipc.open_stream(payload) as reader:
+            return reader.read_next_batch().column(0)
+    return payload
+
+
+def encode_attachment(kind: int, metadata: dict | None) -> bytes:
+    if not metadata:
+        return bytes((kind,))
+    return bytes((kind,)) + json.dumps(metadata, default=str).encode()
+
+
+def decode_attachment(attachment: bytes | None) -> tuple[int, dict]:
+    if not attachment:
+        return KIND_BYTES, {}
+    kind = attachment[0]
+    return kind, (json.loads(attachment[1:]) if len(attachment) > 1 else {})

@@ -1,0 +1,3 @@
+from dora_supervisor.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""`dora`: argparse, one-line errors, exit codes. No supervision logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import uuid
+
+from dora_supervisor import __version__
+from dora_supervisor.errors import DescriptorError, DoraError
+
+__all__ = ["main"]
+
+_LATER = {
+    "up": "start the background coordinator",
+    "destroy": "stop the background coordinator",
+    "start": "start a dataflow on the background coordinator",
+    "list": "list running dataflows",
+    "status": "show the supervision tree",
+    "logs": "show a node's logs",
+    "restart": "restart one node through its supervisor",
+    "stop": "stop a dataflow gracefully",
+    "daemon": "run nodes deployed to a machine",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dora", description="Run dataflows under an "
+                                     "Erlang/OTP-style supervision tree.")
+    parser.add_argument("--version", action="version", version=f"dora-supervisor {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    check = commands.add_parser("check", help="validate a dataflow descriptor")
+    check.add_argument("file")
+    graph = commands.add_parser("graph", help="print the dataflow graph as mermaid text")
+    graph.add_argument("file")
+    graph.add_argument("--mermaid", action="store_true", help="mermaid text (the default)")
+    run = commands.add_parser("run", help="run a dataflow in the foreground until it ends")
+    run.add_argument("file")
+    run.add_argument("--name", help="a name for this run (shown in logs)")
+    run.add_argument("--log-format", choices=("console", "json"), default="console")
+    run.add_argument("--out-dir", default="out", help="where logs go: OUT_DIR/<uuid>/")
+    for name, text in _LATER.items():
+        later = commands.add_parser(name, help=f"{text} (not available yet)")
+        later.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "graph":
+            return _graph(args)
+        if args.command == "run":
+            return _run(args)
+        raise DoraError(f"'dora {args.command}' is not available in this version yet")
+    except DescriptorError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except DoraError as exc:
+        print(f"dora: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the one boundary where anything becomes a single line
+        if args.verbose:
+            raise
+        print(f"dora: internal error: {type(exc).__name__}: {exc} (run with --verbose "
+              "for details)", file=sys.stderr)
+        return 1
+
+
+def _load(file: str, quiet: bool = False):
+    from dora_supervisor.load import load_descriptor
+
+    dataflow, warnings = load_descriptor(file)
+    if not quiet:
+        for warning in warnings:
+            print(warning, file=sys.stderr)
+    return dataflow
+
+
+def _check(args) -> int:
+    dataflow = _load(args.file)
+    print(f"{args.file}: ok ({len(dataflow.nodes)} nodes)")
+    return 0
+
+
+def _graph(args) -> int:
+    from dora_supervisor.graph import mermaid
+
+    sys.stdout.write(mermaid(_load(args.file)))
+    return 0
+
+
+def _run(args) -> int:
+    from dora_supervisor import logs
+    from dora_supervisor.runtime import Runtime
+
+    dataflow = _load(args.file)
+    if args.name:
+        import attrs
+
+        dataflow = attrs.evolve(dataflow, name=args.name)
+    dataflow_id = str(uuid.uuid4())
+    files = logs.RotatingJsonFiles(os.path.join(args.out_dir, dataflow_id))
+    logs.configure(args.log_format, files)
+    runtime = Runtime(dataflow, dataflow_id, os.path.abspath(args.file))
+    try:
+        code = asyncio.run(runtime.run())
+    finally:
+        files.close()
+    if code != 0 and runtime.result is not None:
+        print(f"dora: dataflow failed: {runtime.result.reason}", file=sys.stderr)
+    return code

@@ -1,0 +1,78 @@
+"""Facts about the dataflow graph: who feeds whom, sources, significance, drains, mermaid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dora_supervisor.descriptor import Dataflow, NodeSpec
+
+__all__ = ["upstream_nodes", "downstream_nodes", "is_significant", "will_drain", "mermaid"]
+
+
+def upstream_nodes(node: NodeSpec) -> frozenset[str]:
+    """Nodes feeding `node` through non-timer inputs (a node can feed itself)."""
+    return frozenset(i.source_node for i in node.inputs if not i.is_timer)
+
+
+def downstream_nodes(df: Dataflow, node_id: str) -> list[str]:
+    """Nodes with at least one input fed by `node_id`, in descriptor order."""
+    return [n.id for n in df.nodes if node_id in upstream_nodes(n)]
+
+
+def is_significant(node: NodeSpec) -> bool:
+    """OTP's `significant` flag; by default a non-permanent source is significant."""
+    if node.significant is not None:
+        return node.significant
+    return node.is_source and node.restart.policy != "permanent"
+
+
+def will_drain(df: Dataflow, finished: Iterable[str], stopping: Iterable[str]) -> set[str]:
+    """Nodes that will finish by the cascade alone, given finished and STOPped nodes.
+
+    A node drains when every node upstream of it has finished or will drain; nodes left
+    out (cycles and what hangs off them) need an explicit STOP."""
+    done = set(finished) | set(stopping)
+    changed = True
+    while changed:
+        changed = False
+        for node in df.nodes:
+            ups = upstream_nodes(node)
+            if node.id not in done and ups and ups <= done:
+                done.add(node.id)
+                changed = True
+    return done - set(finished)
+
+
+def mermaid(df: Dataflow) -> str:
+    """The dataflow as a mermaid flowchart; runtime nodes become subgraphs of operators."""
+    lines = ["flowchart TB"]
+    timers: dict[str, str] = {}
+    for node in df.nodes:
+        if node.operators:
+            lines.append(f"  subgraph {node.id}")
+            lines += [f"    {node.id}/{op.id}[{op.id}]" for op in node.operators]
+            lines.append("  end")
+        else:
+            lines.append(f"  {node.id}")
+    for node in df.nodes:
+        for spec in node.inputs:
+            target = node.id
+            label = spec.id
+            if node.operators and "/" in spec.id:
+                op_id, label = spec.id.split("/", 1)
+                target = f"{node.id}/{op_id}"
+            if spec.is_timer:
+                name = timers.setdefault(spec.source, f"timer{len(timers)}")
+                source = name
+            else:
+                source = spec.source_node
+                producer = df.node(spec.source_node) if any(
+                    n.id == spec.source_node for n in df.nodes) else None
+                if producer is not None and producer.operators and "/" in spec.source_output:
+                    source = f"{spec.source_node}/{spec.source_output.split('/', 1)[0]}"
+            output = spec.source_output if not spec.is_timer else ""
+            edge = f"{output} as {label}" if output and output != label else label
+            lines.append(f"  {source} -- {edge} --> {target}")
+    for source, name in timers.items():
+        lines.insert(1, f"  {name}[\\{source}/]")
+    return "\n".join(lines) + "\n"

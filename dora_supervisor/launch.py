@@ -1,0 +1,57 @@
+"""What a node is started with: argv, working directory, environment and its config."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from dora_api import wire
+from dora_supervisor.descriptor import Dataflow, NodeSpec
+from dora_supervisor.validate import resolve_command
+
+__all__ = ["node_argv", "node_cwd", "node_env"]
+
+
+def node_argv(df: Dataflow, node: NodeSpec) -> list[str]:
+    if node.operators:
+        return [sys.executable, "-u", "-m", "dora_api.runtime"]
+    return resolve_command(node, df.base_dir, sys.executable)
+
+
+def node_cwd(df: Dataflow, node: NodeSpec) -> str:
+    return os.path.normpath(os.path.join(df.base_dir, node.working_dir or ""))
+
+
+def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
+             incarnation: int, restart_count: int, wait_for: tuple[str, ...],
+             closed: tuple[str, ...], endpoints: dict) -> dict[str, str]:
+    config = {
+        "dataflow_id": dataflow_id,
+        "node_id": node.id,
+        "prefix": df.prefix,
+        "inputs": {i.id: {"source": i.source, "queue_size": i.queue_size,
+                          "queue_policy": i.queue_policy} for i in node.inputs},
+        "outputs": list(node.outputs),
+        "endpoints": endpoints,
+        "wait_for": list(wait_for),
+        "closed": list(closed),
+        "incarnation": incarnation,
+        "restart_count": restart_count,
+        "lease_s": node.health.lease,
+        "descriptor": descriptor,
+        "base_dir": df.base_dir,
+    }
+    if node.operators:
+        config["operators"] = [
+            {"id": op.id, "kind": op.kind,
+             "path": os.path.normpath(os.path.join(df.base_dir, op.path)),
+             "inputs": [i.id for i in op.inputs], "outputs": list(op.outputs)}
+            for op in node.operators]
+    env = dict(os.environ)
+    env.update(node.env)
+    env[wire.CONFIG_ENV] = json.dumps(config)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["DORA_NODE_ID"] = node.id
+    env["DORA_DATAFLOW_ID"] = dataflow_id
+    return env

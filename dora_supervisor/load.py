@@ -1,0 +1,43 @@
+"""Read a descriptor file and return the validated model, or raise one error listing all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from dora_supervisor.descriptor import Dataflow
+from dora_supervisor.errors import DescriptorError, Problem
+from dora_supervisor.parse import parse
+from dora_supervisor.validate import check_files, check_references
+from dora_supervisor.yamlsrc import YamlSyntaxError, load_yaml
+
+__all__ = ["load_descriptor"]
+
+
+def load_descriptor(file: str) -> tuple[Dataflow, list[Problem]]:
+    """The dataflow and its warnings; `DescriptorError` when anything is wrong."""
+    try:
+        with open(file, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise DescriptorError([Problem(file, 0, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        data, lines, duplicates = load_yaml(text)
+    except YamlSyntaxError as exc:
+        raise DescriptorError([Problem(file, exc.line, "", str(exc))]) from None
+    base_dir = os.path.dirname(os.path.abspath(file))
+    dataflow, problems = parse(data, lines, file, base_dir)
+    problems += [Problem(file, lines.of(path), _dotted(path), msg) for path, msg in duplicates]
+    if dataflow is not None:
+        problems += check_references(dataflow, lines)
+        problems += check_files(dataflow, lines, os.path.exists, shutil.which)
+    problems.sort(key=lambda p: (p.line, p.path))
+    errors = [p for p in problems if not p.warning]
+    if errors or dataflow is None:
+        raise DescriptorError(errors)
+    return dataflow, [p for p in problems if p.warning]
+
+
+def _dotted(path) -> str:
+    from dora_supervisor.yamlsrc import format_path
+    return format_path(path)

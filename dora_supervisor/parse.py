@@ -1,0 +1,454 @@
+"""Descriptor data -> the model of `descriptor`, collecting every problem on the way.
+
+Both spellings are accepted (the original `custom:`/`communication:` form and the dora-rs
+1.x form) and normalised into one model. Cross-references (inputs naming nodes, groups,
+files) are checked afterwards by `validate`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from typing import Any
+
+import attrs
+
+from dora_supervisor.descriptor import (
+    AUTO_SHUTDOWN,
+    BRUTAL_KILL,
+    QUEUE_POLICIES,
+    RESTART_POLICIES,
+    STRATEGIES,
+    Backoff,
+    Dataflow,
+    GroupSpec,
+    Health,
+    InputSpec,
+    Limits,
+    NodeSpec,
+    OperatorSpec,
+    RestartSpec,
+    SupervisionFlags,
+    parse_timer,
+)
+from dora_supervisor.errors import Problem
+from dora_supervisor.units import parse_duration, parse_percent, parse_size
+from dora_supervisor.yamlsrc import Lines, Path, format_path
+
+__all__ = ["parse", "did_you_mean"]
+
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+# Keys of dora-rs 1.x that parse but have no effect here: `dora check` warns about them.
+_NO_EFFECT_NODE_KEYS = {
+    "path_sha256", "ros2", "output_types", "output_framing", "input_types", "output_metadata",
+    "pattern", "send_stdout_as", "send_logs_as", "min_log_level", "max_log_size",
+    "max_rotated_files", "build", "git", "hub", "branch", "tag", "rev",
+    "shared_memory_pool_size", "module", "params", "cpu_affinity", "startup_timeout",
+}
+_NODE_KEYS = {
+    "id", "name", "description", "path", "args", "env", "inputs", "outputs", "operators",
+    "operator", "custom", "restart", "shutdown", "significant", "limits", "health", "deploy",
+    "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "restart_window",
+    "health_check_timeout", "finish_grace_secs",
+} | _NO_EFFECT_NODE_KEYS
+_TOP_KEYS = {"name", "communication", "supervision", "groups", "nodes", "env", "deploy", "debug",
+             "health_check_interval", "strict_types", "exit_when_nodes_finish", "type_rules"}
+_NO_EFFECT_TOP_KEYS = {"debug", "health_check_interval", "strict_types", "type_rules",
+                       "exit_when_nodes_finish", "deploy"}
+_CUSTOM_KEYS = {"run", "source", "args", "env", "envs", "working-directory", "inputs",
+                "outputs", "build"}
+_OPERATOR_KEYS = {"id", "name", "description", "python", "shared-library", "wasm", "inputs",
+                  "outputs", "build", "output_types", "input_types", "output_framing",
+                  "output_metadata", "pattern", "send_stdout_as", "send_logs_as",
+                  "min_log_level", "max_log_size", "max_rotated_files"}
+_INPUT_KEYS = {"source", "queue_size", "queue_policy", "input_timeout"}
+_FLAG_KEYS = {"strategy", "max_restarts", "max_seconds", "auto_shutdown"}
+_GROUP_KEYS = _FLAG_KEYS | {"id", "members"}
+_RESTART_KEYS = {"policy", "backoff", "max_restarts", "window"}
+_BACKOFF_KEYS = {"initial", "max", "multiplier", "jitter"}
+_LIMIT_KEYS = {"memory", "cpu", "cpu_time", "open_files"}
+_HEALTH_KEYS = {"lease", "watchdog"}
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _Parser:
+    """Turns raw YAML data into the model, collecting every problem on the way."""
+
+    def __init__(self, file: str, lines: Lines):
+        self.file = file
+        self.lines = lines
+        self.problems: list[Problem] = []
+
+    def problem(self, path: Path, message: str, warning: bool = False) -> None:
+        self.problems.append(Problem(self.file, self.lines.of(path), format_path(path),
+                                     message, warning))
+
+    def mapping(self, value: Any, path: Path, known: set[str],
+                no_effect: set[str] = frozenset()) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(path, f"expected a mapping, got {_kind(value)}")
+            return {}
+        for key in value:
+            if key not in known:
+                self.problem(path + (key,), f"unknown key '{key}'{did_you_mean(key, known)}")
+            elif key in no_effect:
+                self.problem(path + (key,), f"'{key}' is accepted but has no effect here",
+                             warning=True)
+        return {k: v for k, v in value.items() if k in known}
+
+    def convert(self, value: Any, path: Path, convert, default=None):
+        if value is None:
+            return default
+        try:
+            return convert(value)
+        except (ValueError, TypeError) as exc:
+            self.problem(path, str(exc))
+            return default
+
+    def integer(self, value: Any, path: Path, default=None, minimum: int = 0):
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.problem(path, f"expected a whole number >= {minimum}, got {value!r}")
+            return default
+        return value
+
+    def number(self, value: Any, path: Path, default=None):
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            self.problem(path, f"expected a non-negative number, got {value!r}")
+            return default
+        return float(value)
+
+    def choice(self, value: Any, path: Path, choices, default):
+        if value is None:
+            return default
+        if value not in choices:
+            self.problem(path, f"unknown value {value!r}; expected one of "
+                               f"{', '.join(choices)}{did_you_mean(str(value), choices)}")
+            return default
+        return value
+
+    def string_list(self, value: Any, path: Path) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.problem(path, f"expected a list of names, got {_kind(value)}")
+            return ()
+        result = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                self.problem(path + (i,), f"expected a name, got {item!r}")
+            elif item in result:
+                self.problem(path + (i,), f"'{item}' is listed twice")
+            else:
+                result.append(item)
+        return tuple(result)
+
+    def env(self, value: Any, path: Path) -> dict[str, str]:
+        env = {}
+        for key, item in self.mapping(value, path, set(value or {}) if isinstance(value, dict)
+                                      else set()).items():
+            if isinstance(item, dict | list) or item is None:
+                self.problem(path + (key,), "expected a string, number or boolean")
+            else:
+                env[str(key)] = str(item).lower() if isinstance(item, bool) else str(item)
+        return env
+
+    # -- sections ---------------------------------------------------------------------
+
+    def flags(self, raw: dict, path: Path, defaults: SupervisionFlags) -> SupervisionFlags:
+        return SupervisionFlags(
+            strategy=self.choice(raw.get("strategy"), path + ("strategy",), STRATEGIES,
+                                 defaults.strategy),
+            max_restarts=self.integer(raw.get("max_restarts"), path + ("max_restarts",),
+                                      defaults.max_restarts),
+            max_seconds=self.convert(raw.get("max_seconds"), path + ("max_seconds",),
+                                     _positive_duration, defaults.max_seconds),
+            auto_shutdown=self.choice(raw.get("auto_shutdown"), path + ("auto_shutdown",),
+                                      AUTO_SHUTDOWN, defaults.auto_shutdown),
+        )
+
+    def inputs(self, value: Any, path: Path) -> tuple[InputSpec, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            self.problem(path, f"expected a mapping of input ids to sources, got {_kind(value)}")
+            return ()
+        result = []
+        for input_id, mapping in value.items():
+            where = path + (input_id,)
+            if isinstance(mapping, str):
+                spec = InputSpec(input_id, mapping.strip(), where=where)
+            elif isinstance(mapping, dict):
+                raw = self.mapping(mapping, where, _INPUT_KEYS)
+                source = raw.get("source")
+                if not isinstance(source, str):
+                    self.problem(where + ("source",), "missing 'source' (e.g. node/output)")
+                    continue
+                size = self.integer(raw.get("queue_size"), where + ("queue_size",), None, 1)
+                default_policy = "drop_oldest" if size else "backpressure"
+                spec = InputSpec(
+                    input_id, source.strip(), size,
+                    self.choice(raw.get("queue_policy"), where + ("queue_policy",),
+                                QUEUE_POLICIES, default_policy),
+                    self.convert(raw.get("input_timeout"), where + ("input_timeout",),
+                                 parse_duration), where=where)
+                if spec.input_timeout is not None:
+                    self.problem(where + ("input_timeout",),
+                                 "'input_timeout' is accepted but has no effect here",
+                                 warning=True)
+            else:
+                self.problem(where, f"expected 'node/output' or a mapping, got {_kind(mapping)}")
+                continue
+            if spec.source.startswith("dora/"):
+                if spec.source.startswith("dora/timer"):
+                    self.convert(spec.source, where, parse_timer)
+                else:
+                    self.problem(where, f"unknown built-in input '{spec.source}' (expected "
+                                        "dora/timer/...)")
+            elif spec.source.count("/") < 1 or "" in spec.source.split("/"):
+                self.problem(where, f"malformed source '{spec.source}' (expected node/output)")
+            result.append(spec)
+        return tuple(result)
+
+    def restart(self, raw_node: dict, path: Path) -> RestartSpec:
+        raw = self.mapping(raw_node.get("restart"), path + ("restart",), _RESTART_KEYS)
+        policy = raw.get("policy", raw_node.get("restart_policy"))
+        policy_path = path + (("restart", "policy") if "policy" in raw else ("restart_policy",))
+        policy = RESTART_POLICIES[self.choice(policy, policy_path, tuple(RESTART_POLICIES),
+                                              "transient")]
+        braw = self.mapping(raw.get("backoff"), path + ("restart", "backoff"), _BACKOFF_KEYS)
+        bpath = path + ("restart", "backoff")
+        defaults = Backoff()
+        initial = braw.get("initial", raw_node.get("restart_delay"))
+        cap = braw.get("max", raw_node.get("max_restart_delay"))
+        backoff = Backoff(
+            initial=self.convert(initial, bpath + ("initial",), parse_duration, defaults.initial),
+            max=self.convert(cap, bpath + ("max",), parse_duration, defaults.max),
+            multiplier=self.number(braw.get("multiplier"), bpath + ("multiplier",),
+                                   defaults.multiplier),
+            jitter=self.number(braw.get("jitter"), bpath + ("jitter",), defaults.jitter),
+        )
+        if backoff.multiplier < 1:
+            self.problem(bpath + ("multiplier",), "the multiplier must be >= 1")
+        if backoff.jitter > 1:
+            self.problem(bpath + ("jitter",), "the jitter is a fraction between 0 and 1")
+        if backoff.max < backoff.initial:
+            self.problem(bpath + ("max",), "the maximum delay is smaller than the initial one")
+        max_restarts = raw.get("max_restarts", raw_node.get("max_restarts"))
+        window = raw.get("window", raw_node.get("restart_window"))
+        max_restarts = self.integer(max_restarts, path + ("max_restarts",), None)
+        return RestartSpec(
+            policy=policy, backoff=backoff,
+            max_restarts=max_restarts or None,  # dora-rs: 0 means unlimited
+            window=self.convert(window, path + ("restart_window",), parse_duration))
+
+    def operators(self, raw_node: dict, path: Path) -> tuple[OperatorSpec, ...]:
+        entries: list[tuple[Path, Any]] = []
+        if "operators" in raw_node:
+            value = raw_node["operators"]
+            if not isinstance(value, list) or not value:
+                self.problem(path + ("operators",), "expected a non-empty list of operators")
+            else:
+                entries += [(path + ("operators", i), op) for i, op in enumerate(value)]
+        if "operator" in raw_node:
+            entries.append((path + ("operator",), raw_node["operator"]))
+        result = []
+        for where, op in entries:
+            raw = self.mapping(op, where, _OPERATOR_KEYS, _OPERATOR_KEYS - {
+                "id", "name", "description", "python", "shared-library", "inputs", "outputs"})
+            op_id = raw.get("id", raw_node.get("id") if where[-1] == "operator" else None)
+            if not isinstance(op_id, str) or not _ID.match(op_id):
+                self.problem(where + ("id",), f"missing or invalid operator id {op_id!r}")
+                continue
+            sources = [k for k in ("python", "shared-library", "wasm") if k in raw]
+            if len(sources) != 1:
+                self.problem(where, "an operator needs exactly one of 'python' or "
+                                    "'shared-library'")
+                continue
+            kind = sources[0]
+            src = raw[kind]
+            if isinstance(src, dict) and kind == "python":
+                src = src.get("source")
+            if kind == "wasm":
+                self.problem(where + ("wasm",), "wasm operators are not supported")
+                continue
+            if not isinstance(src, str) or not src:
+                self.problem(where + (kind,), "expected a file path")
+                continue
+            result.append(OperatorSpec(op_id, kind, src,
+                                       self.inputs(raw.get("inputs"), where + ("inputs",)),
+                                       self.string_list(raw.get("outputs"),
+                                                        where + ("outputs",))))
+        return tuple(result)
+
+    def node(self, value: Any, path: Path, global_env: dict[str, str]) -> NodeSpec | None:
+        raw = self.mapping(value, path, _NODE_KEYS, _NO_EFFECT_NODE_KEYS)
+        if not raw:
+            if isinstance(value, dict) or value is None:
+                self.problem(path, "a node needs at least an 'id'")
+            return None
+        node_id = raw.get("id")
+        if not isinstance(node_id, str) or not _ID.match(node_id) or node_id == "dora":
+            self.problem(path + ("id",), f"missing or invalid node id {node_id!r} (letters, "
+                                         "digits, '_', '.', '-'; not 'dora')")
+            return None
+        custom = self.mapping(raw.get("custom"), path + ("custom",), _CUSTOM_KEYS, {"build"})
+        where = path + ("custom",) if "custom" in raw else path
+        spec_path, run = raw.get("path"), custom.get("run")
+        if custom.get("source") is not None:
+            spec_path = custom["source"]
+        operators = self.operators(raw, path)
+        kinds = [k for k, v in (("path", spec_path), ("custom.run", run),
+                                ("operators", operators or raw.get("operators")
+                                 or raw.get("operator"))) if v]
+        if not kinds:
+            self.problem(path, f"node '{node_id}' has nothing to run (give 'path', "
+                               "'custom.run' or 'operators')")
+        elif len(kinds) > 1:
+            self.problem(path, f"node '{node_id}' has both {kinds[0]} and {kinds[1]}")
+        args = custom.get("args", raw.get("args"))
+        if isinstance(args, list):
+            args = tuple(str(a) for a in args)
+        elif isinstance(args, str):
+            try:
+                args = tuple(shlex.split(args))
+            except ValueError as exc:
+                self.problem(where + ("args",), f"cannot split arguments: {exc}")
+                args = ()
+        elif args is not None:
+            self.problem(where + ("args",), "expected a string or a list")
+            args = ()
+        env = dict(global_env)
+        env.update(self.env(raw.get("env"), path + ("env",)))
+        env.update(self.env(custom.get("env", custom.get("envs")), where + ("env",)))
+        inputs = self.inputs(custom.get("inputs", raw.get("inputs")), where + ("inputs",))
+        outputs = self.string_list(custom.get("outputs", raw.get("outputs")),
+                                   where + ("outputs",))
+        if operators:
+            inputs = tuple(inputs) + tuple(
+                attrs.evolve(i, id=f"{op.id}/{i.id}") for op in operators for i in op.inputs)
+            outputs = tuple(outputs) + tuple(f"{op.id}/{o}" for op in operators
+                                             for o in op.outputs)
+        shutdown = raw.get("shutdown", raw.get("finish_grace_secs"))
+        shutdown_path = path + (("shutdown",) if "shutdown" in raw else ("finish_grace_secs",))
+        if shutdown == "brutal_kill":
+            shutdown = BRUTAL_KILL
+        else:
+            shutdown = self.convert(shutdown, shutdown_path, parse_duration, 5.0)
+        significant = raw.get("significant")
+        if significant is not None and not isinstance(significant, bool):
+            self.problem(path + ("significant",), "expected true or false")
+            significant = None
+        lraw = self.mapping(raw.get("limits"), path + ("limits",), _LIMIT_KEYS)
+        lpath = path + ("limits",)
+        limits = Limits(
+            memory=self.convert(lraw.get("memory"), lpath + ("memory",), parse_size),
+            cpu=self.convert(lraw.get("cpu"), lpath + ("cpu",), parse_percent),
+            cpu_time=self.convert(lraw.get("cpu_time"), lpath + ("cpu_time",), parse_duration),
+            open_files=self.integer(lraw.get("open_files"), lpath + ("open_files",), None, 1))
+        hraw = self.mapping(raw.get("health"), path + ("health",), _HEALTH_KEYS)
+        lease = hraw.get("lease", raw.get("health_check_timeout"))
+        health = Health(
+            lease=self.convert(lease, path + ("health", "lease"), _positive_duration, 2.0),
+            watchdog=self.convert(hraw.get("watchdog"), path + ("health", "watchdog"),
+                                  _positive_duration))
+        deploy = raw.get("deploy")
+        machine = None
+        if isinstance(deploy, dict):
+            machine = deploy.get("machine")
+            self.mapping(deploy, path + ("deploy",), {"machine", "working_dir", "labels",
+                                                      "distribute"})
+        elif deploy is not None:
+            self.problem(path + ("deploy",), "expected a mapping like {machine: NAME}")
+        working_dir = custom.get("working-directory")
+        if isinstance(deploy, dict) and deploy.get("working_dir"):
+            working_dir = deploy["working_dir"]
+        return NodeSpec(
+            id=node_id, line=self.lines.of(path), path=spec_path, args=args or (),
+            run=run, env=env, working_dir=working_dir, inputs=inputs, outputs=outputs,
+            operators=operators, restart=self.restart(raw, path), shutdown=shutdown,
+            significant=significant, limits=limits, health=health,
+            machine=str(machine) if machine else None, where=path)
+
+    def groups(self, value: Any) -> tuple[GroupSpec, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problem(("groups",), f"expected a list of groups, got {_kind(value)}")
+            return ()
+        result = []
+        for i, item in enumerate(value):
+            path: Path = ("groups", i)
+            raw = self.mapping(item, path, _GROUP_KEYS)
+            group_id = raw.get("id")
+            if not isinstance(group_id, str) or not _ID.match(group_id):
+                self.problem(path + ("id",), f"missing or invalid group id {group_id!r}")
+                continue
+            members = self.string_list(raw.get("members"), path + ("members",))
+            if not members:
+                self.problem(path + ("members",), f"group '{group_id}' has no members")
+            result.append(GroupSpec(group_id, members, self.flags(
+                raw, path, SupervisionFlags(auto_shutdown="never")), self.lines.of(path), path))
+        return tuple(result)
+
+
+def parse(data: Any, lines: Lines, file: str, base_dir: str = ".") -> tuple[Dataflow | None,
+                                                                           list[Problem]]:
+    """Normalise raw descriptor data; return the model (None if unusable) and problems."""
+    parser = _Parser(file, lines)
+    if not isinstance(data, dict):
+        parser.problem((), "the descriptor must be a mapping with a 'nodes' list")
+        return None, parser.problems
+    raw = parser.mapping(data, (), _TOP_KEYS, _NO_EFFECT_TOP_KEYS)
+    comm = parser.mapping(raw.get("communication"), ("communication",), {"zenoh"})
+    zenoh = parser.mapping(comm.get("zenoh"), ("communication", "zenoh"), {"prefix"})
+    prefix = zenoh.get("prefix") or ""
+    if not isinstance(prefix, str) or any(c in prefix for c in "*$?#"):
+        parser.problem(("communication", "zenoh", "prefix"), "expected a key-expression prefix "
+                       "without wildcards")
+        prefix = ""
+    sup_raw = parser.mapping(raw.get("supervision"), ("supervision",), _FLAG_KEYS)
+    supervision = parser.flags(sup_raw, ("supervision",), SupervisionFlags())
+    global_env = parser.env(raw.get("env"), ("env",))
+    nodes_value = raw.get("nodes")
+    nodes = []
+    if not isinstance(nodes_value, list) or not nodes_value:
+        parser.problem(("nodes",), "the dataflow needs a non-empty 'nodes' list")
+    else:
+        for i, item in enumerate(nodes_value):
+            node = parser.node(item, ("nodes", i), global_env)
+            if node is not None:
+                nodes.append(node)
+    name = raw.get("name")
+    if name is not None and not isinstance(name, str):
+        parser.problem(("name",), "expected a string")
+        name = None
+    dataflow = Dataflow(nodes=tuple(nodes), name=name, prefix=prefix.strip("/"),
+                        supervision=supervision, groups=parser.groups(raw.get("groups")),
+                        file=file, base_dir=base_dir)
+    return dataflow, parser.problems
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"expected a positive duration, got {value!r}")
+    return seconds
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+        type(value), type(value).__name__)

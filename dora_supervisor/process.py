@@ -1,0 +1,133 @@
+"""Node processes: spawn in their own process group, capture output, reap, kill the group.
+
+Nothing here decides anything: the tree says when to spawn and kill; this module does it
+and reports back what happened (start, exit status, lines, the node's control notes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+from collections.abc import Callable
+
+import attrs
+import psutil
+
+from dora_api import wire
+
+__all__ = ["NodeProcess", "spawn", "kill_group", "apply_rlimits"]
+
+_SETPRIV = shutil.which("setpriv")
+_OUTPUT_DRAIN_S = 1.0  # after exit, wait this long for the last lines of output
+
+
+@attrs.define
+class NodeProcess:
+    node: str
+    incarnation: int
+    proc: asyncio.subprocess.Process
+    control: asyncio.StreamReader
+    readers: list[asyncio.Task]
+    flushed: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+async def spawn(node: str, incarnation: int, argv: list[str], env: dict[str, str], cwd: str,
+                on_line: Callable[[str, str], None],
+                on_note: Callable[[str], None]) -> NodeProcess:
+    """Start `argv` as the leader of a new process group, stdout/stderr piped.
+
+    The child dies with the supervisor (parent-death signal via `setpriv` when available;
+    `dora_api` nodes also set it themselves). Raises OSError when it cannot start."""
+    loop = asyncio.get_running_loop()
+    read_fd, write_fd = os.pipe()
+    env = dict(env)
+    env[wire.CONTROL_FD_ENV] = str(write_fd)
+    env[wire.PARENT_PID_ENV] = str(os.getpid())
+    if _SETPRIV:
+        argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True, pass_fds=(write_fd,), limit=2**20)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    control = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(control),
+                                 os.fdopen(read_fd, "rb", buffering=0))
+    readers = [asyncio.create_task(_pump(proc.stdout, "stdout", on_line)),
+               asyncio.create_task(_pump(proc.stderr, "stderr", on_line)),
+               asyncio.create_task(_pump_notes(control, on_note))]
+    return NodeProcess(node, incarnation, proc, control, readers)
+
+
+async def wait_exit(process: NodeProcess) -> tuple[int | None, int | None]:
+    """Wait for the leader's exit, clean up its group, drain its output; (code, signal)."""
+    returncode = await process.proc.wait()
+    kill_group(process.pid)  # whatever it left behind dies with it
+    done, pending = await asyncio.wait(process.readers, timeout=_OUTPUT_DRAIN_S)
+    for task in pending:
+        task.cancel()
+    if returncode < 0:
+        return None, -returncode
+    return returncode, None
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def apply_rlimits(pid: int, cpu_time: float | None, open_files: int | None) -> None:
+    """Set RLIMIT_CPU / RLIMIT_NOFILE on a started process (prlimit, no preexec hook)."""
+    try:
+        process = psutil.Process(pid)
+        if cpu_time is not None:
+            seconds = max(1, int(cpu_time))
+            process.rlimit(psutil.RLIMIT_CPU, (seconds, seconds + 1))
+        if open_files is not None:
+            process.rlimit(psutil.RLIMIT_NOFILE, (open_files, open_files))
+    except (psutil.Error, OSError, ValueError):
+        pass
+
+
+async def _pump(stream: asyncio.StreamReader, name: str, on_line) -> None:
+    while True:
+        try:
+            raw = await stream.readline()
+        except ValueError:  # a line longer than the limit: take it in pieces
+            raw = await stream.read(2**20)
+        if not raw:
+            return
+        on_line(name, raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+
+async def _pump_notes(stream: asyncio.StreamReader, on_note) -> None:
+    while True:
+        raw = await stream.readline()
+        if not raw:
+            return
+        on_note(raw.decode().strip())
+
+
+def parse_log_line(line: str) -> dict | None:
+    """A structured record written by dora_api's logging handler, or None."""
+    if not line.startswith(wire.LOG_MARK):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None

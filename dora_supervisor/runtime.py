@@ -1,0 +1,171 @@
+"""The asyncio shell around the tree: one queue of events, actions executed in order.
+
+Everything that happens (child exits, liveliness, timers, signals, limit samples) becomes
+an event on one queue; `Tree.step` decides, this module only carries the decisions out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+
+import structlog
+
+from dora_api import wire
+from dora_supervisor import launch, process
+from dora_supervisor.descriptor import Dataflow
+from dora_supervisor.tree import Tree
+from dora_supervisor.tree_model import (
+    CloseOutputs, Closing, Event, Exited, Finished, Kill, Liveliness, Log, NotifyRestarted,
+    Schedule, SendStop, Spawn, Started, StopDataflow,
+)
+from dora_supervisor.zenoh_link import ZenohLink
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """Runs one dataflow to its end; `run()` returns the exit code of `dora run`."""
+
+    def __init__(self, df: Dataflow, dataflow_id: str, descriptor: str):
+        self.df = df
+        self.dataflow_id = dataflow_id
+        self.descriptor = descriptor
+        self.tree = Tree(df)
+        self.log = structlog.get_logger().bind(dataflow=dataflow_id)
+        self.processes: dict[str, process.NodeProcess] = {}
+        self.result: Finished | None = None
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._timers: list[asyncio.TimerHandle] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._interrupts = 0
+        self._slots = {n.id: f"n{i}" for i, n in enumerate(df.nodes)}
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        self.link = ZenohLink(wire.Namespace(self.df.prefix, self.dataflow_id),
+                              self._liveliness_changed)
+        try:
+            self.log.info("dataflow_started", name=self.df.name, nodes=len(self.df.nodes),
+                          descriptor=self.descriptor)
+            await self._execute(self.tree.start(time.monotonic()))
+            while self.result is None:
+                event = await self._queue.get()
+                await self._execute(self.tree.step(event, time.monotonic(), random.random()))
+        finally:
+            await self._shutdown()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        return 0 if self.result is not None and self.result.ok else 1
+
+    def post(self, event: Event) -> None:
+        """Queue an event; safe from any thread."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    # -- executing actions ----------------------------------------------------------
+
+    async def _execute(self, actions) -> None:
+        for action in actions:
+            if isinstance(action, Spawn):
+                await self._spawn(action)
+            elif isinstance(action, SendStop):
+                self.link.tell(action.node, {"t": "stop"})
+            elif isinstance(action, Kill):
+                running = self.processes.get(action.node)
+                if running is not None and running.incarnation == action.incarnation:
+                    process.kill_group(running.pid)
+            elif isinstance(action, CloseOutputs):
+                self.link.mark_finished(action.node, action.flushed_incarnation)
+            elif isinstance(action, NotifyRestarted):
+                self.link.tell("all", {"t": "restarted", "node": action.node})
+            elif isinstance(action, Schedule):
+                self._timers.append(self._loop.call_later(
+                    action.delay, self._queue.put_nowait, action.event))
+            elif isinstance(action, Log):
+                getattr(self.log, action.level)(action.event, **action.fields)
+            elif isinstance(action, Finished):
+                self.result = action
+
+    async def _spawn(self, action: Spawn) -> None:
+        node = self.df.node(action.node)
+        argv = launch.node_argv(self.df, node)
+        env = launch.node_env(
+            self.df, node, dataflow_id=self.dataflow_id, descriptor=self.descriptor,
+            incarnation=action.incarnation, restart_count=action.restart_count,
+            wait_for=action.wait_for, closed=action.closed,
+            endpoints=self.link.node_endpoints(f"{self._slots[node.id]}-{action.incarnation}"))
+        log = self.log.bind(node=node.id)
+        try:
+            started = await process.spawn(
+                node.id, action.incarnation, argv, env, launch.node_cwd(self.df, node),
+                lambda stream, line: self._on_line(log, stream, line),
+                lambda note: self._on_note(node.id, action.incarnation, note))
+        except OSError as exc:
+            log.error("node_spawn_failed", error=str(exc), argv=argv,
+                      incarnation=action.incarnation)
+            self._queue.put_nowait(Exited(node.id, action.incarnation, 127, None))
+            return
+        process.apply_rlimits(started.pid, node.limits.cpu_time, node.limits.open_files)
+        self.processes[node.id] = started
+        log.info("node_started", pid=started.pid, incarnation=action.incarnation,
+                 restart_count=action.restart_count)
+        self._queue.put_nowait(Started(node.id, action.incarnation, started.pid))
+        task = asyncio.create_task(self._watch(started))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch(self, running: process.NodeProcess) -> None:
+        code, sig = await process.wait_exit(running)
+        if self.processes.get(running.node) is running:
+            del self.processes[running.node]
+        self._queue.put_nowait(Exited(running.node, running.incarnation, code, sig,
+                                      running.flushed))
+
+    # -- inputs from the outside world ------------------------------------------------
+
+    def _on_line(self, log, stream: str, line: str) -> None:
+        record = process.parse_log_line(line) if stream == "stderr" else None
+        if record is not None:
+            level = record.get("level", "info")
+            method = level if level in ("debug", "info", "warning", "error", "critical") \
+                else "info"
+            getattr(log, method)("node_log", msg=record.get("msg", ""),
+                                 logger=record.get("logger"))
+        else:
+            log.info("node_output", stream=stream, line=line)
+
+    def _on_note(self, node: str, incarnation: int, note: str) -> None:
+        kind, _, _ = note.partition(" ")
+        running = self.processes.get(node)
+        if kind == "C":
+            self._queue.put_nowait(Closing(node, incarnation))
+        elif kind == "F" and running is not None and running.incarnation == incarnation:
+            running.flushed = True
+
+    def _liveliness_changed(self, node: str, alive: bool) -> None:
+        self.post(Liveliness(node, alive))
+
+    def _on_signal(self, sig: int) -> None:
+        self._interrupts += 1
+        if self._interrupts == 1:
+            self.log.info("stop_requested", signal=signal.Signals(sig).name)
+            self._queue.put_nowait(StopDataflow(signal.Signals(sig).name))
+        else:  # a second Ctrl-C: no more patience
+            self.log.warning("kill_requested", signal=signal.Signals(sig).name)
+            for running in list(self.processes.values()):
+                process.kill_group(running.pid)
+
+    async def _shutdown(self) -> None:
+        """Whatever happened, leave nothing running behind."""
+        for handle in self._timers:
+            handle.cancel()
+        for running in list(self.processes.values()):
+            process.kill_group(running.pid)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
+        self.link.close()

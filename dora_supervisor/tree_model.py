@@ -1,0 +1,181 @@
+"""Records of the supervision tree: its state, the events it takes, the actions it returns.
+
+All plain attrs data: `tree.step` is the only code that changes them, the runtime only
+reads them (to render `dora status`) and executes actions.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dora_supervisor.descriptor import Backoff, SupervisionFlags
+from dora_supervisor.policy import ExitReason
+
+__all__ = [
+    "Worker", "Supervisor", "Started", "Exited", "Liveliness", "TimerFired", "StopDataflow",
+    "RestartChild", "LimitExceeded", "Closing", "Spawn", "SendStop", "Kill", "CloseOutputs",
+    "NotifyRestarted", "Schedule", "Log", "Finished", "Event", "Action",
+]
+
+
+@attrs.define
+class Worker:
+    """One node: the per-node supervisor that owns its OS process."""
+
+    id: str
+    parent: str
+    policy: str
+    backoff: Backoff
+    shutdown: float
+    significant: bool
+    upstream: frozenset[str]
+    is_source: bool
+    max_restarts: int | None = None  # dora-rs per-node cap (`max_restarts`/`restart_window`)
+    window: float | None = None
+    state: str = "stopped"  # starting | running | backoff | stopping | exited | failed
+    incarnation: int = 0
+    pid: int | None = None
+    alive: bool = False
+    closing: bool = False  # told us it is leaving on its own: a lost token is expected
+    restart_requested: bool = False  # `dora restart`: start again when it has stopped
+    restarts: int = 0
+    attempt: int = 0
+    started_at: float | None = None
+    last_exit: dict | None = None
+    stop_cause: ExitReason | None = None
+    finished: bool = False  # finished for good: outputs closed, never restarted again
+    history: tuple[float, ...] = ()
+
+
+@attrs.define
+class Supervisor:
+    id: str
+    parent: str | None
+    flags: SupervisionFlags
+    children: list[str]
+    state: str = "running"  # running | restarting | stopping | exited | failed
+    history: tuple[float, ...] = ()
+    restarts: int = 0
+    terminating: list[str] = attrs.Factory(list)  # children still to stop, in stop order
+    cause: ExitReason | None = None  # what the stops are for
+    then: tuple | None = None  # after the stops: ("restart", ids, delay) | ("fail",) | ...
+    pending: int = 0  # token of the scheduled restart; 0 when none
+    finished: bool = False
+    started_at: float | None = None
+
+
+# -- events -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Started:
+    node: str
+    incarnation: int
+    pid: int
+
+
+@attrs.frozen
+class Exited:
+    node: str
+    incarnation: int
+    code: int | None
+    signal: int | None
+    flushed: bool = False  # the node put its end-of-stream markers out before leaving
+
+
+@attrs.frozen
+class Closing:
+    """The node announced an orderly exit (its token will vanish; that is fine)."""
+
+    node: str
+    incarnation: int
+
+
+@attrs.frozen
+class Liveliness:
+    node: str
+    alive: bool
+
+
+@attrs.frozen
+class LimitExceeded:
+    node: str
+    incarnation: int
+    reason: ExitReason
+    detail: dict = attrs.Factory(dict)
+
+
+@attrs.frozen
+class TimerFired:
+    kind: str  # "restart" | "grace" | "liveliness"
+    target: str
+    token: int
+
+
+@attrs.frozen
+class StopDataflow:
+    reason: str = "requested"
+
+
+@attrs.frozen
+class RestartChild:
+    node: str
+
+
+Event = Started | Exited | Closing | Liveliness | LimitExceeded | TimerFired | StopDataflow \
+    | RestartChild
+
+# -- actions ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Spawn:
+    node: str
+    incarnation: int
+    restart_count: int
+    wait_for: tuple[str, ...] = ()
+    closed: tuple[str, ...] = ()  # upstream nodes already finished for good
+
+
+@attrs.frozen
+class SendStop:
+    node: str
+
+
+@attrs.frozen
+class Kill:
+    node: str
+    incarnation: int
+
+
+@attrs.frozen
+class CloseOutputs:
+    node: str
+    flushed_incarnation: int | None
+
+
+@attrs.frozen
+class NotifyRestarted:
+    node: str
+
+
+@attrs.frozen
+class Schedule:
+    delay: float
+    event: TimerFired
+
+
+@attrs.frozen
+class Log:
+    event: str
+    level: str = "info"
+    fields: dict = attrs.Factory(dict)
+
+
+@attrs.frozen
+class Finished:
+    ok: bool
+    reason: str
+
+
+Action = Spawn | SendStop | Kill | CloseOutputs | NotifyRestarted | Schedule | Log | Finished

@@ -1,0 +1,141 @@
+"""Checks that need the whole dataflow: references between nodes, groups and files.
+
+Pure: the file-system look-ups are passed in (`exists`, `which`), so tests can run every
+case without touching disk.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from collections.abc import Callable
+
+from dora_supervisor.descriptor import Dataflow, NodeSpec
+from dora_supervisor.errors import Problem
+from dora_supervisor.parse import did_you_mean
+from dora_supervisor.yamlsrc import Lines, format_path
+
+__all__ = ["check_references", "check_files", "resolve_command"]
+
+
+def check_references(df: Dataflow, lines: Lines) -> list[Problem]:
+    """Duplicate ids, inputs naming unknown nodes or outputs, groups, significance."""
+    problems: list[Problem] = []
+
+    def add(path: tuple, message: str) -> None:
+        problems.append(Problem(df.file, lines.of(path), format_path(path), message))
+
+    nodes: dict[str, NodeSpec] = {}
+    for node in df.nodes:
+        if node.id in nodes:
+            add(node.where + ("id",), f"duplicate node id '{node.id}' (first at line "
+                                      f"{nodes[node.id].line})")
+        else:
+            nodes[node.id] = node
+    for node in df.nodes:
+        for spec in node.inputs:
+            if spec.is_timer or "/" not in spec.source:
+                continue
+            source = nodes.get(spec.source_node)
+            if source is None:
+                add(spec.where, f"node '{spec.source_node}' does not exist"
+                                f"{did_you_mean(spec.source_node, nodes)}")
+            elif spec.source_output not in source.outputs:
+                add(spec.where, f"node '{source.id}' has no output '{spec.source_output}'"
+                                f"{did_you_mean(spec.source_output, source.outputs)}")
+        if node.significant and node.restart.policy == "permanent":
+            add(node.where + ("significant",), "a permanent node cannot be significant "
+                                               "(it never finishes by itself)")
+    _check_groups(df, nodes, add)
+    return problems
+
+
+def _check_groups(df: Dataflow, nodes: dict[str, NodeSpec], add) -> None:
+    groups = {}
+    for group in df.groups:
+        if group.id in groups or group.id in nodes:
+            add(group.where + ("id",), f"group id '{group.id}' is already used by a "
+                                       f"{'group' if group.id in groups else 'node'}")
+        groups.setdefault(group.id, group)
+    owner: dict[str, str] = {}
+    for group in df.groups:
+        for i, member in enumerate(group.members):
+            where = group.where + ("members", i)
+            if member not in nodes and member not in groups:
+                add(where, f"member '{member}' is neither a node nor a group"
+                           f"{did_you_mean(member, list(nodes) + list(groups))}")
+            elif member == group.id:
+                add(where, f"group '{group.id}' cannot contain itself")
+            elif member in owner and owner[member] != group.id:
+                add(where, f"'{member}' already belongs to group '{owner[member]}'")
+            else:
+                owner[member] = group.id
+    for group in df.groups:  # a cycle through nested groups never reaches the root
+        seen, current = {group.id}, owner.get(group.id)
+        while current is not None and current not in seen:
+            seen.add(current)
+            current = owner.get(current)
+        if current == group.id:
+            add(group.where + ("members",), f"group '{group.id}' is nested inside itself")
+
+
+def resolve_command(node: NodeSpec, base_dir: str, python: str) -> list[str]:
+    """The argv that starts `node` (before operators are considered).
+
+    A `.py` path runs with `python`; a leading `python`/`python3` in `custom.run` does too,
+    so a venv's interpreter is used rather than whatever is first on PATH."""
+    if node.path is not None:
+        path = node.path
+        if "/" in path or path.endswith(".py"):
+            path = posixpath.normpath(posixpath.join(base_dir, path))
+        if path.endswith(".py"):
+            return [python, "-u", path, *node.args]
+        return [path, *node.args]
+    argv = shlex.split(node.run or "")
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = python
+        if len(argv) > 1 and argv[1] != "-u":
+            argv.insert(1, "-u")
+    return argv + list(node.args)
+
+
+def check_files(df: Dataflow, lines: Lines, exists: Callable[[str], bool],
+                which: Callable[[str], str | None]) -> list[Problem]:
+    """Executables, scripts and operator files that are missing."""
+    problems: list[Problem] = []
+
+    def add(path: tuple, message: str) -> None:
+        problems.append(Problem(df.file, lines.of(path), format_path(path), message))
+
+    for node in df.nodes:
+        if node.machine:  # deployed elsewhere: its files live on that machine
+            continue
+        workdir = posixpath.join(df.base_dir, node.working_dir or "")
+        if node.path is not None or node.run:
+            try:
+                argv = resolve_command(node, df.base_dir, "python")
+            except ValueError as exc:
+                add(node.where + ("custom", "run"), f"cannot split the command: {exc}")
+                continue
+            if not argv:
+                continue
+            key = ("path",) if node.path is not None else ("custom", "run")
+            target = argv[2] if argv[0] == "python" and len(argv) > 2 and argv[1] == "-u" \
+                and (node.path or "").endswith(".py") else argv[0]
+            if argv[0] == "python" and not (node.path or "").endswith(".py"):
+                script = next((a for a in argv[1:] if not a.startswith("-")), None)
+                if script and script.endswith(".py"):
+                    target = posixpath.join(workdir, script)
+                else:
+                    continue
+            if "/" in target:
+                if not exists(target):
+                    add(node.where + key, f"file '{target}' does not exist")
+            elif which(target) is None and not exists(posixpath.join(workdir, target)):
+                add(node.where + key, f"executable '{target}' not found on PATH")
+        for i, op in enumerate(node.operators):
+            target = posixpath.join(df.base_dir, op.path)
+            if not exists(target):
+                key = "operators" if len(node.operators) > 1 or op.id != node.id else "operator"
+                add(node.where + (key, i, op.kind), f"file '{target}' does not exist")
+    return problems
