@@ -1,0 +1,146 @@
+"""Shared test helpers: run the real `dora` CLI, wait for conditions, leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NODES = ROOT / "tests" / "nodes"
+DORA = [sys.executable, "-m", "dora_supervisor"]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.02):
+    """Poll `predicate` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class DoraRun:
+    """A `dora run --log-format json` in the background, its records parsed as they come."""
+
+    def __init__(self, descriptor: Path, cwd: Path, extra: list[str] = ()):
+        self.out = cwd / f"dora-run-{time.monotonic_ns()}.log"
+        self._handle = open(self.out, "w")
+        self.proc = subprocess.Popen(
+            [*DORA, "run", str(descriptor), "--log-format", "json", "--out-dir",
+             str(cwd / "out"), *extra],
+            cwd=cwd, stdout=self._handle, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def records(self) -> list[dict]:
+        result = []
+        for line in self.out.read_text().splitlines():
+            if line.startswith("{"):
+                try:
+                    result.append(json.loads(line))
+                except ValueError:
+                    pass
+        return result
+
+    def text(self) -> str:
+        return self.out.read_text()
+
+    def lines(self, node: str) -> list[str]:
+        return [r["line"] for r in self.records()
+                if r.get("event") == "node_output" and r.get("node") == node]
+
+    def events(self, name: str, node: str | None = None) -> list[dict]:
+        return [r for r in self.records() if r.get("event") == name
+                and (node is None or r.get("node") == node)]
+
+    def wait_for(self, predicate, timeout: float, what: str):
+        return wait_until(lambda: predicate(self), timeout, what)
+
+    def interrupt(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._handle.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self._handle.close()
+
+
+@pytest.fixture
+def dataflow(tmp_path):
+    """Write a descriptor (dedented YAML; `{nodes}` is the test node folder) to a file."""
+
+    def write(text: str, name: str = "dataflow.yml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).replace("{nodes}", str(NODES)))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def dora_run(tmp_path):
+    """Start `dora run` on a descriptor; every run is killed at the end of the test."""
+    runs: list[DoraRun] = []
+
+    def start(descriptor: Path, *extra: str) -> DoraRun:
+        run = DoraRun(descriptor, tmp_path, list(extra))
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.kill()
+
+
+def dora(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the real CLI to completion."""
+    return subprocess.run([*DORA, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _node_processes() -> set[int]:
+    found = set()
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if "DORA_NODE_CONFIG" in proc.environ():
+                found.add(proc.pid)
+        except (psutil.Error, OSError):
+            pass
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind(request):
+    """Every test that starts nodes must leave none running."""
+    if "integration" not in str(request.fspath) and "descriptors" not in str(request.fspath):
+        yield
+        return
+    before = _node_processes()
+    yield
+    try:
+        wait_until(lambda: not (_node_processes() - before), 5, "node processes to exit")
+    except AssertionError:
+        left = _node_processes() - before
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        raise AssertionError(f"processes left behind: {sorted(left)}") from None

@@ -1,0 +1,48 @@
+"""A running dataflow end to end: real processes, real zenoh, real signals."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize("descriptor", ["mini-dataflow.yml", "mini-dataflow-1x.yml"])
+def test_mini_dataflow_finishes_by_itself(dora_run, descriptor):
+    run = dora_run(ROOT / "examples" / descriptor)
+    assert run.wait(30) == 0, run.text()
+    lines = run.lines("logger")
+    assert sum(line.startswith("logger: time = ") for line in lines) == 100
+    assert any(line.startswith("logger: random = ") for line in lines)
+    assert "logger: stop (ALL_INPUTS_CLOSED)" in lines
+    exits = {r["node"]: r for r in run.events("node_exited")}
+    assert set(exits) == {"timer", "rate-limited-timer", "random", "logger"}
+    assert all(r["reason"] == "normal" and r["code"] == 0 for r in exits.values()), exits
+    assert run.events("dataflow_finished")[0]["ok"] is True
+
+
+def test_ctrl_c_mid_stream_loses_no_message(dora_run, dataflow):
+    descriptor = dataflow("""
+        nodes:
+          - id: source
+            path: {nodes}/counter_source.py
+            outputs: [out]
+          - id: relay
+            path: {nodes}/relay.py
+            inputs: {in: source/out}
+            outputs: [out]
+          - id: sink
+            path: {nodes}/count_sink.py
+            inputs: {in: relay/out}
+    """)
+    run = dora_run(descriptor)
+    run.wait_for(lambda r: "PROGRESS 1000" in r.lines("sink"), 20, "the sink to receive data")
+    run.interrupt()
+    assert run.wait(20) == 0, run.text()
+    sent = next(int(line.split()[1]) for line in run.lines("source") if line.startswith("SENT"))
+    received = next(line for line in run.lines("sink") if line.startswith("RECEIVED"))
+    assert sent > 1000
+    assert received == f"RECEIVED {sent} GAPS 0"
+    assert run.lines("sink")[-3:-1] == ["CLOSED in", "STOP ALL_INPUTS_CLOSED"]
