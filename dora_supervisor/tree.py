@@ -423,8 +423,8 @@ class Tree:
                 worker.state = "stopping"
                 self._emit(Schedule(worker.shutdown,
                                     TimerFired("grace", worker.id, worker.incarnation)))
-        if any(w.id in drains and w.stop_cause is None for w in running):
-            return  # the cascade is still draining
+        if any(w.id in drains or w.stop_cause is not None for w in running):
+            return  # sources are still stopping or the cascade is still draining
         for worker in reversed(running):  # cycles: STOP in reverse start order
             if worker.stop_cause is None and worker.state != "stopping":
                 self._stop_worker(worker, ExitReason.SHUTDOWN)

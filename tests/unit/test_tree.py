@@ -1,0 +1,388 @@
+"""The supervision tree, step by step, without processes: OTP's supervisor_SUITE cases
+translated to dataflow nodes. A small simulator plays the processes: spawned nodes come
+up at once, obey STOP unless told to ignore it, and die when killed."""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import textwrap
+
+import pytest
+
+from dora_supervisor.parse import parse
+from dora_supervisor.tree import Tree
+from dora_supervisor.tree_model import (
+    CloseOutputs, Exited, Finished, Kill, Liveliness, Log, NotifyRestarted, RestartChild,
+    Schedule, SendStop, Spawn, Started, StopDataflow,
+)
+from dora_supervisor.yamlsrc import load_yaml
+
+
+class Sim:
+    def __init__(self, text: str):
+        data, lines, _ = load_yaml(textwrap.dedent(text))
+        df, problems = parse(data, lines, "test.yml")
+        assert not [p for p in problems if not p.warning], problems
+        self.tree = Tree(df)
+        self.now = 0.0
+        self.timers: list = []
+        self.seq = 0
+        self.pending: collections.deque = collections.deque()
+        self.starts: collections.Counter = collections.Counter()
+        self.spawns: list[Spawn] = []
+        self.stops: list[str] = []
+        self.kills: list[str] = []
+        self.closed: list[str] = []
+        self.logs: list[Log] = []
+        self.restarted: list[str] = []
+        self.result: Finished | None = None
+        self.deaf: set[str] = set()  # nodes that ignore STOP
+        self.pid = 100
+        self._apply(self.tree.start(self.now))
+        self._drain()
+
+    def incarnation(self, node: str) -> int:
+        return self.tree.workers[node].incarnation
+
+    def exit(self, node: str, code: int | None = 0, signal: int | None = None) -> None:
+        self.pending.append(Exited(node, self.incarnation(node), code, signal, True))
+        self._drain()
+
+    def post(self, event) -> None:
+        self.pending.append(event)
+        self._drain()
+
+    def advance(self, seconds: float) -> None:
+        end = self.now + seconds
+        while self.timers and self.timers[0][0] <= end:
+            due, _, event = heapq.heappop(self.timers)
+            self.now = max(self.now, due)
+            self.pending.append(event)
+            self._drain()
+        self.now = end
+
+    def _drain(self) -> None:
+        while self.pending:
+            self._apply(self.tree.step(self.pending.popleft(), self.now, 0.5))
+
+    def _apply(self, actions) -> None:
+        for action in actions:
+            if isinstance(action, Spawn):
+                self.starts[action.node] += 1
+                self.spawns.append(action)
+                self.pid += 1
+                self.pending.append(Started(action.node, action.incarnation, self.pid))
+                self.pending.append(Liveliness(action.node, True))
+            elif isinstance(action, SendStop):
+                self.stops.append(action.node)
+                if action.node not in self.deaf:
+                    self.pending.append(Exited(action.node, self.incarnation(action.node),
+                                               0, None, True))
+            elif isinstance(action, Kill):
+                self.kills.append(action.node)
+                self.pending.append(Exited(action.node, action.incarnation, None, 9))
+            elif isinstance(action, Schedule):
+                self.seq += 1
+                heapq.heappush(self.timers, (self.now + action.delay, self.seq, action.event))
+            elif isinstance(action, CloseOutputs):
+                self.closed.append(action.node)
+            elif isinstance(action, NotifyRestarted):
+                self.restarted.append(action.node)
+            elif isinstance(action, Log):
+                self.logs.append(action)
+            elif isinstance(action, Finished):
+                self.result = action
+
+    def logged(self, event: str) -> list[dict]:
+        return [log.fields for log in self.logs if log.event == event]
+
+
+THREE = """
+    supervision: {strategy: %s, max_restarts: 3, max_seconds: 5, auto_shutdown: never}
+    nodes:
+      - {id: a, path: a.py, outputs: [o], restart: {policy: permanent}}
+      - {id: b, path: b.py, outputs: [o], restart: {policy: permanent}}
+      - {id: c, path: c.py, outputs: [o], restart: {policy: permanent}}
+"""
+
+
+def test_children_start_in_descriptor_order():
+    sim = Sim(THREE % "one_for_one")
+    assert [s.node for s in sim.spawns] == ["a", "b", "c"]
+    assert all(sim.tree.workers[n].state == "running" for n in "abc")
+
+
+def test_every_spawn_waits_for_the_peers_starting_with_it():
+    sim = Sim(THREE % "one_for_one")
+    assert sim.spawns[0].wait_for == ("b", "c")
+
+
+@pytest.mark.parametrize("policy,code,restarted", [
+    ("permanent", 0, True), ("permanent", 1, True),
+    ("transient", 0, False), ("transient", 1, True),
+    ("temporary", 0, False), ("temporary", 1, False),
+])
+def test_restart_type_times_exit_reason(policy, code, restarted):
+    sim = Sim(f"""
+        supervision: {{auto_shutdown: never}}
+        nodes:
+          - {{id: a, path: a.py, outputs: [o], restart: {{policy: {policy}}}}}
+          - {{id: b, path: b.py, inputs: {{x: a/o}}}}
+    """)
+    sim.exit("a", code)
+    sim.advance(1.0)
+    assert sim.starts["a"] == (2 if restarted else 1)
+    assert ("a" in sim.closed) is (not restarted)
+
+
+def test_one_for_one_restarts_only_the_failed_child():
+    sim = Sim(THREE % "one_for_one")
+    sim.exit("b", 1)
+    sim.advance(1)
+    assert sim.starts == {"a": 1, "b": 2, "c": 1}
+    assert sim.stops == []
+
+
+def test_one_for_all_terminates_the_others_in_reverse_order_and_restarts_all_in_order():
+    sim = Sim(THREE % "one_for_all")
+    sim.spawns.clear()
+    sim.exit("b", 1)
+    assert sim.stops == ["c", "a"]
+    sim.advance(1)
+    assert [s.node for s in sim.spawns] == ["a", "b", "c"]
+    assert [r["reason"] for r in sim.logged("node_exited")] == ["exit_code", "sibling", "sibling"]
+
+
+def test_rest_for_one_restarts_the_failed_child_and_those_after_it():
+    sim = Sim(THREE % "rest_for_one")
+    sim.spawns.clear()
+    sim.exit("b", 1)
+    assert sim.stops == ["c"]
+    sim.advance(1)
+    assert [s.node for s in sim.spawns] == ["b", "c"]
+    assert sim.starts["a"] == 1
+
+
+def test_termination_is_sequential_each_child_waits_for_the_previous():
+    sim = Sim(THREE % "one_for_all")
+    sim.deaf.add("c")
+    sim.exit("a", 1)
+    assert sim.stops == ["c"]  # b waits until c is gone
+    sim.advance(5.0)  # c's shutdown grace: then SIGKILL
+    assert sim.kills == ["c"]
+    assert sim.stops == ["c", "b"]
+
+
+def test_crash_loop_under_max_restarts_3_starts_exactly_4_times_then_gives_up():
+    sim = Sim("""
+        supervision: {max_restarts: 3, max_seconds: 5}
+        nodes:
+          - {id: crasher, path: c.py, restart: {policy: permanent}}
+    """)
+    for _ in range(10):
+        if sim.result:
+            break
+        sim.exit("crasher", 1)
+        sim.advance(0.5)
+    assert sim.starts["crasher"] == 4
+    assert sim.result is not None and not sim.result.ok
+    gave_up = sim.logged("supervisor_gave_up")
+    assert gave_up[0]["supervisor"] == "dataflow" and gave_up[0]["restarts_in_window"] == 3
+
+
+def test_restarts_spaced_wider_than_max_seconds_never_give_up():
+    sim = Sim("""
+        supervision: {max_restarts: 1, max_seconds: 1}
+        nodes:
+          - {id: a, path: a.py, restart: {policy: permanent}}
+    """)
+    for _ in range(5):
+        sim.exit("a", 1)
+        sim.advance(2.0)
+    assert sim.starts["a"] == 6 and sim.result is None
+
+
+def test_backoff_gaps_follow_the_configured_sequence_and_reset_after_a_stable_run():
+    sim = Sim("""
+        supervision: {max_restarts: 100, max_seconds: 5}
+        nodes:
+          - id: a
+            path: a.py
+            restart: {policy: permanent, backoff: {initial: 0.1s, max: 0.5s, jitter: 0}}
+    """)
+    for _ in range(5):
+        sim.exit("a", 1)
+        sim.advance(0.6)
+    assert [r["delay_s"] for r in sim.logged("restart_scheduled")] == [0.1, 0.2, 0.4, 0.5, 0.5]
+    sim.advance(6.0)  # up longer than max_seconds: the next restart starts over
+    sim.exit("a", 1)
+    assert sim.logged("restart_scheduled")[-1]["delay_s"] == 0.1
+
+
+def test_group_exceeding_its_intensity_is_restarted_whole_by_its_parent_until_it_gives_up():
+    sim = Sim("""
+        supervision: {max_restarts: 1, max_seconds: 60, auto_shutdown: never}
+        groups:
+          - {id: g, strategy: one_for_all, max_restarts: 1, max_seconds: 60, members: [x, y]}
+        nodes:
+          - {id: x, path: x.py, outputs: [o], restart: {policy: permanent, backoff: {initial: 0}}}
+          - {id: y, path: y.py, outputs: [o], restart: {policy: permanent, backoff: {initial: 0}}}
+          - {id: other, path: o.py, restart: {policy: permanent}}
+    """)
+    sim.exit("x", 1)  # g restart 1: x, y restarted
+    assert sim.starts == {"x": 2, "y": 2, "other": 1}
+    sim.exit("x", 1)  # g gives up -> parent restarts g (parent restart 1)
+    assert sim.starts == {"x": 3, "y": 3, "other": 1}
+    assert sim.logged("supervisor_gave_up")[0]["supervisor"] == "g"
+    sim.exit("y", 1)  # fresh g: restart 1
+    sim.exit("y", 1)  # g gives up again -> parent's 2nd restart > 1: parent gives up
+    assert sim.starts == {"x": 4, "y": 4, "other": 1}
+    assert [g["supervisor"] for g in sim.logged("supervisor_gave_up")] == ["g", "g", "dataflow"]
+    assert sim.result is not None and not sim.result.ok
+    assert "other" in sim.stops
+
+
+def test_a_late_exit_of_a_replaced_incarnation_is_ignored():
+    sim = Sim(THREE % "one_for_one")
+    old = sim.incarnation("a")
+    sim.exit("a", 1)
+    sim.advance(1)
+    assert sim.incarnation("a") == old + 1
+    sim.post(Exited("a", old, 1, None))
+    sim.advance(1)
+    assert sim.starts["a"] == 2 and sim.tree.workers["a"].state == "running"
+
+
+def test_outputs_stay_open_while_a_restart_is_pending_and_close_when_finished_for_good():
+    sim = Sim("""
+        nodes:
+          - {id: src, path: s.py, outputs: [o], restart: {policy: transient}}
+          - {id: sink, path: k.py, inputs: {x: src/o}}
+    """)
+    sim.exit("src", 1)
+    assert sim.closed == []
+    sim.advance(1)
+    assert sim.restarted == ["src"]
+    sim.exit("src", 0)
+    assert sim.closed[0] == "src"
+
+
+def test_all_significant_sources_finishing_stops_the_dataflow_gracefully():
+    sim = Sim("""
+        nodes:
+          - {id: src, path: s.py, outputs: [o]}
+          - {id: mid, path: m.py, inputs: {x: src/o}, outputs: [o]}
+          - {id: sink, path: k.py, inputs: {x: mid/o}}
+    """)
+    sim.exit("src", 0)
+    assert sim.closed == ["src"] and sim.stops == []  # the cascade, not STOP, ends mid
+    sim.exit("mid", 0)
+    sim.exit("sink", 0)
+    assert sim.result is not None and sim.result.ok
+    assert [r["reason"] for r in sim.logged("node_exited")] == ["normal"] * 3
+
+
+def test_auto_shutdown_never_keeps_running_after_the_sources_finish():
+    sim = Sim("""
+        supervision: {auto_shutdown: never}
+        nodes:
+          - {id: src, path: s.py, outputs: [o]}
+          - {id: ticker, path: t.py, inputs: {tick: dora/timer/millis/10}, restart: {policy: permanent}}
+    """)
+    sim.exit("src", 0)
+    sim.advance(60)
+    assert sim.result is None and sim.tree.workers["ticker"].state == "running"
+
+
+def test_a_non_significant_node_does_not_keep_the_dataflow_alive():
+    sim = Sim("""
+        nodes:
+          - {id: src, path: s.py, outputs: [o]}
+          - {id: ticker, path: t.py, inputs: {tick: dora/timer/millis/10}, significant: false}
+    """)
+    sim.exit("src", 0)
+    assert "ticker" in sim.stops
+    assert sim.result is not None and sim.result.ok
+
+
+def test_graceful_stop_sends_stop_to_sources_first_then_cycles_in_reverse_order():
+    sim = Sim("""
+        nodes:
+          - {id: src, path: s.py, outputs: [o]}
+          - {id: p, path: p.py, inputs: {a: src/o, b: q/o}, outputs: [o]}
+          - {id: q, path: q.py, inputs: {a: p/o}, outputs: [o]}
+    """)
+    sim.deaf.update({"src"})
+    sim.post(StopDataflow())
+    assert sim.stops == ["src"]
+    sim.exit("src", 0)
+    assert sim.stops == ["src", "q", "p"]
+    assert sim.result is not None and sim.result.ok
+
+
+def test_a_node_that_ignores_stop_is_killed_after_its_shutdown_grace():
+    sim = Sim("""
+        nodes:
+          - {id: src, path: s.py, outputs: [o], shutdown: 2s}
+    """)
+    sim.deaf.add("src")
+    sim.post(StopDataflow())
+    sim.advance(1.9)
+    assert sim.kills == []
+    sim.advance(0.2)
+    assert sim.kills == ["src"]
+    assert sim.logged("node_exited")[-1]["reason"] == "shutdown"
+    assert sim.result is not None and sim.result.ok
+
+
+def test_brutal_kill_skips_the_stop_request():
+    sim = Sim("""
+        nodes:
+          - {id: src, path: s.py, shutdown: brutal_kill}
+    """)
+    sim.post(StopDataflow())
+    assert sim.stops == [] and sim.kills == ["src"]
+
+
+def test_a_lost_liveliness_token_kills_and_restarts_the_node():
+    sim = Sim(THREE % "one_for_one")
+    sim.post(Liveliness("b", False))
+    sim.advance(0.3)
+    assert sim.kills == ["b"]
+    assert sim.logged("node_exited")[-1]["reason"] == "liveliness_lost"
+    sim.advance(1)
+    assert sim.starts["b"] == 2
+
+
+def test_stop_during_a_backoff_never_respawns():
+    sim = Sim("""
+        nodes:
+          - {id: a, path: a.py, restart: {policy: permanent, backoff: {initial: 1s}}}
+    """)
+    sim.exit("a", 1)
+    sim.post(StopDataflow())
+    sim.advance(5)
+    assert sim.starts["a"] == 1 and sim.result is not None
+
+
+def test_dora_rs_max_restarts_caps_the_node_alone():
+    sim = Sim("""
+        supervision: {max_restarts: 100}
+        nodes:
+          - {id: a, path: a.py, restart_policy: always, max_restarts: 2, restart_window: 60}
+    """)
+    for _ in range(5):
+        sim.exit("a", 1)
+        sim.advance(1)
+    assert sim.starts["a"] == 3
+    assert sim.tree.workers["a"].state == "failed"
+    assert sim.result is not None and not sim.result.ok
+
+
+def test_manual_restart_restarts_without_counting_against_intensity():
+    sim = Sim(THREE % "one_for_one")
+    for _ in range(5):
+        sim.post(RestartChild("a"))
+    assert sim.starts["a"] == 6 and sim.result is None
+    assert sim.tree.sups["dataflow"].history == ()
