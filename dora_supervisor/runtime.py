@@ -18,8 +18,20 @@ from dora_supervisor import launch, process
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.tree import Tree
 from dora_supervisor.tree_model import (
-    CloseOutputs, Closing, Event, Exited, Finished, Kill, Liveliness, Log, NotifyRestarted,
-    Schedule, SendStop, Spawn, Started, StopDataflow,
+    CloseOutputs,
+    Closing,
+    Event,
+    Exited,
+    Finished,
+    Kill,
+    Liveliness,
+    Log,
+    NotifyRestarted,
+    Schedule,
+    SendStop,
+    Spawn,
+    Started,
+    StopDataflow,
 )
 from dora_supervisor.zenoh_link import ZenohLink
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dora_supervisor import policy
 from dora_supervisor.descriptor import Dataflow
-from dora_supervisor.graph import is_significant, upstream_nodes, will_drain
+from dora_supervisor.graph import will_drain
 from dora_supervisor.policy import ExitReason
 from dora_supervisor.tree_model import (
     Action,
@@ -35,6 +35,8 @@ from dora_supervisor.tree_model import (
     Supervisor,
     TimerFired,
     Worker,
+    build,
+    fill_wait_for,
 )
 
 __all__ = ["Tree", "ROOT"]
@@ -46,8 +48,6 @@ _LIVELINESS_CONFIRM_S = 0.25  # a vanished token is acted on only if the node di
 class Tree:
     def __init__(self, df: Dataflow):
         self.order = [n.id for n in df.nodes]
-        self.workers: dict[str, Worker] = {}
-        self.sups: dict[str, Supervisor] = {}
         self.stopping = False
         self.failures: list[str] = []
         self.done = False
@@ -55,27 +55,7 @@ class Tree:
         self._actions: list[Action] = []
         self._now = 0.0
         self._rand = 0.5
-        owner = {m: g.id for g in df.groups for m in g.members}
-        position = {n.id: i for i, n in enumerate(df.nodes)}
-
-        def first(member: str) -> int:
-            if member in position:
-                return position[member]
-            group = next(g for g in df.groups if g.id == member)
-            return min((first(m) for m in group.members), default=len(position))
-
-        self.sups[ROOT] = Supervisor(ROOT, None, df.supervision, [])
-        for group in df.groups:
-            self.sups[group.id] = Supervisor(group.id, owner.get(group.id, ROOT), group.flags,
-                                             sorted(group.members, key=first))
-        for node in df.nodes:
-            self.workers[node.id] = Worker(
-                node.id, owner.get(node.id, ROOT), node.restart.policy, node.restart.backoff,
-                node.shutdown, is_significant(node), upstream_nodes(node), node.is_source,
-                node.restart.max_restarts, node.restart.window)
-        self.sups[ROOT].children = sorted(
-            [m for m in list(self.workers) + [g.id for g in df.groups] if owner.get(m) is None],
-            key=first)
+        self.sups, self.workers = build(df, ROOT)
 
     # -- entry points -----------------------------------------------------------------
 
@@ -99,7 +79,7 @@ class Tree:
             if self.stopping:
                 self._drain_check()
         actions, self._actions = self._actions, []
-        return _fill_wait_for(actions, self.workers)
+        return fill_wait_for(actions, self.workers)
 
     # -- starting ---------------------------------------------------------------------
 
@@ -475,11 +455,3 @@ class Tree:
 
     def _log(self, event: str, level: str = "info", **fields) -> None:
         self._emit(Log(event, level, fields))
-
-
-def _fill_wait_for(actions: list[Action], workers: dict[str, Worker]) -> list[Action]:
-    """Every spawned node waits for the peers that are starting or running right now."""
-    live = tuple(sorted(w.id for w in workers.values() if w.state in ("starting", "running")))
-    return [Spawn(a.node, a.incarnation, a.restart_count,
-                  tuple(n for n in live if n != a.node), a.closed) if isinstance(a, Spawn) else a
-            for a in actions]

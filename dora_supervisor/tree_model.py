@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import attrs
 
-from dora_supervisor.descriptor import Backoff, SupervisionFlags
+from dora_supervisor.descriptor import Backoff, Dataflow, SupervisionFlags
+from dora_supervisor.graph import is_significant, upstream_nodes
 from dora_supervisor.policy import ExitReason
 
 __all__ = [
     "Worker", "Supervisor", "Started", "Exited", "Liveliness", "TimerFired", "StopDataflow",
     "RestartChild", "LimitExceeded", "Closing", "Spawn", "SendStop", "Kill", "CloseOutputs",
-    "NotifyRestarted", "Schedule", "Log", "Finished", "Event", "Action",
+    "NotifyRestarted", "Schedule", "Log", "Finished", "Event", "Action", "build",
+    "fill_wait_for",
 ]
 
 
@@ -179,3 +181,39 @@ class Finished:
 
 
 Action = Spawn | SendStop | Kill | CloseOutputs | NotifyRestarted | Schedule | Log | Finished
+
+
+def build(df: Dataflow, root: str) -> tuple[dict[str, Supervisor], dict[str, Worker]]:
+    """The tree's initial state, like OTP's side-effect-free `init/1`.
+
+    Children start in descriptor order; a group stands where its first member does."""
+    owner = {m: g.id for g in df.groups for m in g.members}
+    position = {n.id: i for i, n in enumerate(df.nodes)}
+    groups = {g.id: g for g in df.groups}
+
+    def first(member: str) -> int:
+        if member in position:
+            return position[member]
+        return min((first(m) for m in groups[member].members), default=len(position))
+
+    sups = {root: Supervisor(root, None, df.supervision, [])}
+    for group in df.groups:
+        sups[group.id] = Supervisor(group.id, owner.get(group.id, root), group.flags,
+                                    sorted(group.members, key=first))
+    workers = {
+        node.id: Worker(node.id, owner.get(node.id, root), node.restart.policy,
+                        node.restart.backoff, node.shutdown, is_significant(node),
+                        upstream_nodes(node), node.is_source, node.restart.max_restarts,
+                        node.restart.window)
+        for node in df.nodes}
+    sups[root].children = sorted(
+        [m for m in list(workers) + list(groups) if owner.get(m) is None], key=first)
+    return sups, workers
+
+
+def fill_wait_for(actions: list[Action], workers: dict[str, Worker]) -> list[Action]:
+    """Every spawned node waits for the peers that are starting or running right now."""
+    live = tuple(sorted(w.id for w in workers.values() if w.state in ("starting", "running")))
+    return [Spawn(a.node, a.incarnation, a.restart_count,
+                  tuple(n for n in live if n != a.node), a.closed) if isinstance(a, Spawn) else a
+            for a in actions]
