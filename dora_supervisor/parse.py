@@ -156,6 +156,15 @@ class _Parser:
                 result.append(item)
         return tuple(result)
 
+    def text(self, value: Any, path: Path) -> str | None:
+        """A non-empty string (a path or a command), or None after a problem."""
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.problem(path, f"expected a non-empty string, got {_kind(value)}")
+            return None
+        return value
+
     def env(self, value: Any, path: Path) -> dict[str, str]:
         env = {}
         for key, item in self.mapping(value, path, set(value or {}) if isinstance(value, dict)
@@ -223,20 +232,39 @@ class _Parser:
             result.append(spec)
         return tuple(result)
 
+    def either(self, first: tuple[dict, Path], second: tuple[dict, Path]) -> tuple[Any, Path]:
+        """The value and key path of whichever of two synonymous keys is given.
+
+        `first` and `second` are (mapping, key path); giving both is a problem."""
+        (raw_a, path_a), (raw_b, path_b) = first, second
+        if path_a[-1] in raw_a and path_b[-1] in raw_b:
+            self.problem(path_b, f"'{format_path(path_b[len(_common(path_a, path_b)):])}' and "
+                                 f"'{format_path(path_a[len(_common(path_a, path_b)):])}' "
+                                 "mean the same; give only one")
+        if path_a[-1] in raw_a:
+            return raw_a[path_a[-1]], path_a
+        return raw_b.get(path_b[-1]), path_b
+
     def restart(self, raw_node: dict, path: Path) -> RestartSpec:
-        raw = self.mapping(raw_node.get("restart"), path + ("restart",), _RESTART_KEYS)
-        policy = raw.get("policy", raw_node.get("restart_policy"))
-        policy_path = path + (("restart", "policy") if "policy" in raw else ("restart_policy",))
+        rpath = path + ("restart",)
+        raw = self.mapping(raw_node.get("restart"), rpath, _RESTART_KEYS)
+        policy, policy_path = self.either((raw, rpath + ("policy",)),
+                                          (raw_node, path + ("restart_policy",)))
         policy = RESTART_POLICIES[self.choice(policy, policy_path, tuple(RESTART_POLICIES),
                                               "transient")]
-        braw = self.mapping(raw.get("backoff"), path + ("restart", "backoff"), _BACKOFF_KEYS)
-        bpath = path + ("restart", "backoff")
+        bpath = rpath + ("backoff",)
+        braw = self.mapping(raw.get("backoff"), bpath, _BACKOFF_KEYS)
         defaults = Backoff()
-        initial = braw.get("initial", raw_node.get("restart_delay"))
-        cap = braw.get("max", raw_node.get("max_restart_delay"))
+        initial, initial_path = self.either((braw, bpath + ("initial",)),
+                                            (raw_node, path + ("restart_delay",)))
+        cap, cap_path = self.either((braw, bpath + ("max",)),
+                                    (raw_node, path + ("max_restart_delay",)))
+        initial = self.convert(initial, initial_path, parse_duration, defaults.initial)
+        # dora-rs has no cap unless `max_restart_delay` is given: a long `restart_delay`
+        # alone must not fall foul of the default cap.
+        cap = self.convert(cap, cap_path, parse_duration, max(defaults.max, initial))
         backoff = Backoff(
-            initial=self.convert(initial, bpath + ("initial",), parse_duration, defaults.initial),
-            max=self.convert(cap, bpath + ("max",), parse_duration, defaults.max),
+            initial=initial, max=cap,
             multiplier=self.number(braw.get("multiplier"), bpath + ("multiplier",),
                                    defaults.multiplier),
             jitter=self.number(braw.get("jitter"), bpath + ("jitter",), defaults.jitter),
@@ -246,14 +274,16 @@ class _Parser:
         if backoff.jitter > 1:
             self.problem(bpath + ("jitter",), "the jitter is a fraction between 0 and 1")
         if backoff.max < backoff.initial:
-            self.problem(bpath + ("max",), "the maximum delay is smaller than the initial one")
-        max_restarts = raw.get("max_restarts", raw_node.get("max_restarts"))
-        window = raw.get("window", raw_node.get("restart_window"))
-        max_restarts = self.integer(max_restarts, path + ("max_restarts",), None)
+            self.problem(cap_path, "the maximum delay is smaller than the initial one")
+        max_restarts, max_restarts_path = self.either((raw, rpath + ("max_restarts",)),
+                                                      (raw_node, path + ("max_restarts",)))
+        window, window_path = self.either((raw, rpath + ("window",)),
+                                          (raw_node, path + ("restart_window",)))
+        max_restarts = self.integer(max_restarts, max_restarts_path, None)
         return RestartSpec(
             policy=policy, backoff=backoff,
             max_restarts=max_restarts or None,  # dora-rs: 0 means unlimited
-            window=self.convert(window, path + ("restart_window",), parse_duration))
+            window=self.convert(window, window_path, parse_duration))
 
     def operators(self, raw_node: dict, path: Path) -> tuple[OperatorSpec, ...]:
         entries: list[tuple[Path, Any]] = []
@@ -267,6 +297,10 @@ class _Parser:
             entries.append((path + ("operator",), raw_node["operator"]))
         result = []
         for where, op in entries:
+            if not isinstance(op, dict):
+                self.problem(where, f"expected an operator mapping (id, python or "
+                                    f"shared-library, inputs, outputs), got {_kind(op)}")
+                continue
             raw = self.mapping(op, where, _OPERATOR_KEYS, _OPERATOR_KEYS - {
                 "id", "name", "description", "python", "shared-library", "inputs", "outputs"})
             op_id = raw.get("id", raw_node.get("id") if where[-1] == "operator" else None)
@@ -274,9 +308,13 @@ class _Parser:
                 self.problem(where + ("id",), f"missing or invalid operator id {op_id!r}")
                 continue
             sources = [k for k in ("python", "shared-library", "wasm") if k in raw]
-            if len(sources) != 1:
-                self.problem(where, "an operator needs exactly one of 'python' or "
-                                    "'shared-library'")
+            if not sources:
+                self.problem(where, f"operator '{op_id}' has nothing to run (give 'python' or "
+                                    "'shared-library')")
+                continue
+            if len(sources) > 1:
+                self.problem(where + (sources[1],), f"operator '{op_id}' has both "
+                             f"'{sources[0]}' and '{sources[1]}'; give only one")
                 continue
             kind = sources[0]
             src = raw[kind]
@@ -307,43 +345,48 @@ class _Parser:
             return None
         custom = self.mapping(raw.get("custom"), path + ("custom",), _CUSTOM_KEYS, {"build"})
         where = path + ("custom",) if "custom" in raw else path
-        spec_path, run = raw.get("path"), custom.get("run")
+        spec_path = self.text(raw.get("path"), path + ("path",))
+        run = self.text(custom.get("run"), where + ("run",))
         if custom.get("source") is not None:
-            spec_path = custom["source"]
+            spec_path = self.text(custom["source"], where + ("source",))
         operators = self.operators(raw, path)
-        kinds = [k for k, v in (("path", spec_path), ("custom.run", run),
-                                ("operators", operators or raw.get("operators")
-                                 or raw.get("operator"))) if v]
+        kinds = [k for k, v in (("'path'", raw.get("path")),
+                                ("'custom.source'", custom.get("source")),
+                                ("'custom.run'", custom.get("run")),
+                                ("'operators'", raw.get("operators")),
+                                ("'operator'", raw.get("operator"))) if v]
         if not kinds:
             self.problem(path, f"node '{node_id}' has nothing to run (give 'path', "
-                               "'custom.run' or 'operators')")
+                               "'custom.run', 'operators' or 'operator')")
         elif len(kinds) > 1:
-            self.problem(path, f"node '{node_id}' has both {kinds[0]} and {kinds[1]}")
-        args = custom.get("args", raw.get("args"))
+            self.problem(path, f"node '{node_id}' has both {kinds[0]} and {kinds[1]}; "
+                               "give only one")
+        args, args_path = self.either((custom, where + ("args",)), (raw, path + ("args",)))
         if isinstance(args, list):
             args = tuple(str(a) for a in args)
         elif isinstance(args, str):
             try:
                 args = tuple(shlex.split(args))
             except ValueError as exc:
-                self.problem(where + ("args",), f"cannot split arguments: {exc}")
+                self.problem(args_path, f"cannot split arguments: {exc}")
                 args = ()
         elif args is not None:
-            self.problem(where + ("args",), "expected a string or a list")
+            self.problem(args_path, "expected a string or a list")
             args = ()
         env = dict(global_env)
         env.update(self.env(raw.get("env"), path + ("env",)))
         env.update(self.env(custom.get("env", custom.get("envs")), where + ("env",)))
-        inputs = self.inputs(custom.get("inputs", raw.get("inputs")), where + ("inputs",))
-        outputs = self.string_list(custom.get("outputs", raw.get("outputs")),
-                                   where + ("outputs",))
+        inputs = self.inputs(*self.either((custom, where + ("inputs",)),
+                                          (raw, path + ("inputs",))))
+        outputs = self.string_list(*self.either((custom, where + ("outputs",)),
+                                                (raw, path + ("outputs",))))
         if operators:
             inputs = tuple(inputs) + tuple(
                 attrs.evolve(i, id=f"{op.id}/{i.id}") for op in operators for i in op.inputs)
             outputs = tuple(outputs) + tuple(f"{op.id}/{o}" for op in operators
                                              for o in op.outputs)
-        shutdown = raw.get("shutdown", raw.get("finish_grace_secs"))
-        shutdown_path = path + (("shutdown",) if "shutdown" in raw else ("finish_grace_secs",))
+        shutdown, shutdown_path = self.either((raw, path + ("shutdown",)),
+                                              (raw, path + ("finish_grace_secs",)))
         if shutdown == "brutal_kill":
             shutdown = BRUTAL_KILL
         else:
@@ -360,9 +403,10 @@ class _Parser:
             cpu_time=self.convert(lraw.get("cpu_time"), lpath + ("cpu_time",), parse_duration),
             open_files=self.integer(lraw.get("open_files"), lpath + ("open_files",), None, 1))
         hraw = self.mapping(raw.get("health"), path + ("health",), _HEALTH_KEYS)
-        lease = hraw.get("lease", raw.get("health_check_timeout"))
+        lease, lease_path = self.either((hraw, path + ("health", "lease")),
+                                        (raw, path + ("health_check_timeout",)))
         health = Health(
-            lease=self.convert(lease, path + ("health", "lease"), _positive_duration, 2.0),
+            lease=self.convert(lease, lease_path, _positive_duration, 2.0),
             watchdog=self.convert(hraw.get("watchdog"), path + ("health", "watchdog"),
                                   _positive_duration))
         deploy = raw.get("deploy")
@@ -371,11 +415,14 @@ class _Parser:
             machine = deploy.get("machine")
             self.mapping(deploy, path + ("deploy",), {"machine", "working_dir", "labels",
                                                       "distribute"})
+            if machine is not None and not isinstance(machine, str | int):
+                self.problem(path + ("deploy", "machine"), "expected a machine name")
+                machine = None
         elif deploy is not None:
             self.problem(path + ("deploy",), "expected a mapping like {machine: NAME}")
-        working_dir = custom.get("working-directory")
-        if isinstance(deploy, dict) and deploy.get("working_dir"):
-            working_dir = deploy["working_dir"]
+        working_dir = self.text(custom.get("working-directory"), where + ("working-directory",))
+        if isinstance(deploy, dict) and deploy.get("working_dir") is not None:
+            working_dir = self.text(deploy["working_dir"], path + ("deploy", "working_dir"))
         return NodeSpec(
             id=node_id, line=self.lines.of(path), path=spec_path, args=args or (),
             run=run, env=env, working_dir=working_dir, inputs=inputs, outputs=outputs,
@@ -449,6 +496,15 @@ def _positive_duration(value: Any) -> float:
     return seconds
 
 
+def _common(a: Path, b: Path) -> Path:
+    """The longest common prefix of two key paths."""
+    n = 0
+    while n < min(len(a), len(b)) - 1 and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing",
+            bool: "a boolean", int: "a number", float: "a number"}.get(
         type(value), type(value).__name__)

@@ -148,7 +148,7 @@ class Tree:
         reason = policy.classify_exit(event.code, event.signal, worker.stop_cause)
         uptime = self._now - (worker.started_at or self._now)
         worker.last_exit = {"code": event.code, "signal": event.signal, "reason": str(reason)}
-        worker.pid, worker.alive = None, False
+        worker.pid, worker.alive, worker.state = None, False, "exited"
         self._log("node_exited", "warning" if policy.is_abnormal(reason) else "info",
                   node=worker.id, code=event.code, signal=event.signal, reason=str(reason),
                   incarnation=worker.incarnation, uptime_s=round(uptime, 3))

@@ -122,20 +122,33 @@ def check_files(df: Dataflow, lines: Lines, exists: Callable[[str], bool],
             key = ("path",) if node.path is not None else ("custom", "run")
             target = argv[2] if argv[0] == "python" and len(argv) > 2 and argv[1] == "-u" \
                 and (node.path or "").endswith(".py") else argv[0]
+            shown, relative_to = node.path, "the descriptor's folder"
             if argv[0] == "python" and not (node.path or "").endswith(".py"):
                 script = next((a for a in argv[1:] if not a.startswith("-")), None)
                 if script and script.endswith(".py"):
                     target = posixpath.join(workdir, script)
+                    shown = script
+                    if node.working_dir:
+                        relative_to = f"the working directory '{node.working_dir}'"
                 else:
                     continue
             if "/" in target:
                 if not exists(target):
-                    add(node.where + key, f"file '{target}' does not exist")
+                    add(node.where + key, _missing(shown or target, relative_to))
             elif which(target) is None and not exists(posixpath.join(workdir, target)):
                 add(node.where + key, f"executable '{target}' not found on PATH")
         for i, op in enumerate(node.operators):
             target = posixpath.join(df.base_dir, op.path)
             if not exists(target):
-                key = "operators" if len(node.operators) > 1 or op.id != node.id else "operator"
-                add(node.where + (key, i, op.kind), f"file '{target}' does not exist")
+                # a single `operator:` takes the node's id; `operators:` is a list
+                single = len(node.operators) == 1 and op.id == node.id
+                key = ("operator", op.kind) if single else ("operators", i, op.kind)
+                add(node.where + key, _missing(op.path, "the descriptor's folder"))
     return problems
+
+
+def _missing(path: str, relative_to: str) -> str:
+    """`file 'x.py' does not exist`, saying what a relative path was resolved against."""
+    if posixpath.isabs(path):
+        return f"file '{path}' does not exist"
+    return f"file '{path}' does not exist (relative to {relative_to})"

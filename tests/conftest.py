@@ -115,11 +115,12 @@ def dora(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess
                           timeout=timeout)
 
 
-def _node_processes() -> set[int]:
+def _node_processes(mark: str) -> set[int]:
+    """Processes started under this test (they inherit its DORA_TEST_MARK)."""
     found = set()
     for proc in psutil.process_iter(["pid"]):
         try:
-            if "DORA_NODE_CONFIG" in proc.environ():
+            if proc.environ().get("DORA_TEST_MARK") == mark:
                 found.add(proc.pid)
         except (psutil.Error, OSError):
             pass
@@ -127,17 +128,15 @@ def _node_processes() -> set[int]:
 
 
 @pytest.fixture(autouse=True)
-def no_process_left_behind(request):
-    """Every test that starts nodes must leave none running."""
-    if "integration" not in str(request.fspath) and "descriptors" not in str(request.fspath):
-        yield
-        return
-    before = _node_processes()
+def no_process_left_behind(request, monkeypatch):
+    """Every test that starts processes must leave none running."""
+    mark = f"{os.getpid()}-{time.monotonic_ns()}"
+    monkeypatch.setenv("DORA_TEST_MARK", mark)
     yield
     try:
-        wait_until(lambda: not (_node_processes() - before), 5, "node processes to exit")
+        wait_until(lambda: not _node_processes(mark), 5, "processes to exit")
     except AssertionError:
-        left = _node_processes() - before
+        left = _node_processes(mark)
         for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)

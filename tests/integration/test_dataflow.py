@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
 from tests.conftest import ROOT
@@ -11,6 +14,9 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.mark.parametrize("descriptor", ["mini-dataflow.yml", "mini-dataflow-1x.yml"])
 def test_mini_dataflow_finishes_by_itself(dora_run, descriptor):
+    with_operators = descriptor == "mini-dataflow.yml"  # its runtime-node runs a C operator
+    if with_operators:
+        build_c_operator()
     run = dora_run(ROOT / "examples" / descriptor)
     assert run.wait(30) == 0, run.text()
     lines = run.lines("logger")
@@ -18,7 +24,12 @@ def test_mini_dataflow_finishes_by_itself(dora_run, descriptor):
     assert any(line.startswith("logger: random = ") for line in lines)
     assert "logger: stop (ALL_INPUTS_CLOSED)" in lines
     exits = {r["node"]: r for r in run.events("node_exited")}
-    assert set(exits) == {"timer", "rate-limited-timer", "random", "logger"}
+    nodes = {"timer", "rate-limited-timer", "random", "logger"}
+    if with_operators:
+        nodes.add("runtime-node")
+        assert sum(line.startswith("logger: counter = ") for line in lines) == 100
+        assert sum(line.startswith("logger: status = ") for line in lines) == 100
+    assert set(exits) == nodes
     assert all(r["reason"] == "normal" and r["code"] == 0 for r in exits.values()), exits
     assert run.events("dataflow_finished")[0]["ok"] is True
 
@@ -46,3 +57,12 @@ def test_ctrl_c_mid_stream_loses_no_message(dora_run, dataflow):
     assert sent > 1000
     assert received == f"RECEIVED {sent} GAPS 0"
     assert run.lines("sink")[-3:-1] == ["CLOSED in", "STOP ALL_INPUTS_CLOSED"]
+
+
+def build_c_operator() -> None:
+    """examples/c-operator/operator.so, as the README's run command builds it."""
+    if shutil.which("make") is None or shutil.which("cc") is None:
+        pytest.skip("make and cc are needed to build examples/c-operator")
+    result = subprocess.run(["make", "-C", str(ROOT / "examples" / "c-operator")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
