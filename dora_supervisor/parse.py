@@ -70,6 +70,7 @@ _RESTART_KEYS = {"policy", "backoff", "max_restarts", "window"}
 _BACKOFF_KEYS = {"initial", "max", "multiplier", "jitter"}
 _LIMIT_KEYS = {"memory", "cpu", "cpu_time", "open_files"}
 _HEALTH_KEYS = {"lease", "watchdog"}
+_DEPLOY_KEYS = {"machine", "working_dir", "labels", "distribute"}
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -156,8 +157,7 @@ class _Parser:
                 result.append(item)
         return tuple(result)
 
-    def text(self, value: Any, path: Path) -> str | None:
-        """A non-empty string (a path or a command), or None after a problem."""
+    def text(self, value: Any, path: Path) -> str | None:  # a path or a command
         if value is None:
             return None
         if not isinstance(value, str) or not value.strip():
@@ -232,36 +232,27 @@ class _Parser:
             result.append(spec)
         return tuple(result)
 
-    def either(self, first: tuple[dict, Path], second: tuple[dict, Path]) -> tuple[Any, Path]:
-        """The value and key path of whichever of two synonymous keys is given.
-
-        `first` and `second` are (mapping, key path); giving both is a problem."""
-        (raw_a, path_a), (raw_b, path_b) = first, second
-        if path_a[-1] in raw_a and path_b[-1] in raw_b:
-            self.problem(path_b, f"'{format_path(path_b[len(_common(path_a, path_b)):])}' and "
-                                 f"'{format_path(path_a[len(_common(path_a, path_b)):])}' "
-                                 "mean the same; give only one")
-        if path_a[-1] in raw_a:
-            return raw_a[path_a[-1]], path_a
-        return raw_b.get(path_b[-1]), path_b
+    def either(self, nested: dict, path: Path, raw_node: dict, flat: str) -> tuple[Any, Path]:
+        """Value and key path of `path` (e.g. restart.policy) or its node-level synonym."""
+        flat_path = path[:2] + (flat,)  # a node's path is ("nodes", i)
+        if path[-1] in nested and flat in raw_node:
+            self.problem(flat_path, f"'{flat}' and '{format_path(path[2:])}' mean the same; "
+                                    "give only one")
+        return (nested[path[-1]], path) if path[-1] in nested else (raw_node.get(flat), flat_path)
 
     def restart(self, raw_node: dict, path: Path) -> RestartSpec:
         rpath = path + ("restart",)
         raw = self.mapping(raw_node.get("restart"), rpath, _RESTART_KEYS)
-        policy, policy_path = self.either((raw, rpath + ("policy",)),
-                                          (raw_node, path + ("restart_policy",)))
-        policy = RESTART_POLICIES[self.choice(policy, policy_path, tuple(RESTART_POLICIES),
-                                              "transient")]
+        policy, ppath = self.either(raw, rpath + ("policy",), raw_node, "restart_policy")
+        policy = RESTART_POLICIES[self.choice(policy, ppath, tuple(RESTART_POLICIES), "transient")]
         bpath = rpath + ("backoff",)
         braw = self.mapping(raw.get("backoff"), bpath, _BACKOFF_KEYS)
         defaults = Backoff()
-        initial, initial_path = self.either((braw, bpath + ("initial",)),
-                                            (raw_node, path + ("restart_delay",)))
-        cap, cap_path = self.either((braw, bpath + ("max",)),
-                                    (raw_node, path + ("max_restart_delay",)))
-        initial = self.convert(initial, initial_path, parse_duration, defaults.initial)
-        # dora-rs has no cap unless `max_restart_delay` is given: a long `restart_delay`
-        # alone must not fall foul of the default cap.
+        initial, ipath = self.either(braw, bpath + ("initial",), raw_node, "restart_delay")
+        cap, cap_path = self.either(braw, bpath + ("max",), raw_node, "max_restart_delay")
+        initial = self.convert(initial, ipath, parse_duration, defaults.initial)
+        # dora-rs has no cap unless `max_restart_delay` is given: a long `restart_delay` alone
+        # must not fall foul of the default cap.
         cap = self.convert(cap, cap_path, parse_duration, max(defaults.max, initial))
         backoff = Backoff(
             initial=initial, max=cap,
@@ -275,11 +266,9 @@ class _Parser:
             self.problem(bpath + ("jitter",), "the jitter is a fraction between 0 and 1")
         if backoff.max < backoff.initial:
             self.problem(cap_path, "the maximum delay is smaller than the initial one")
-        max_restarts, max_restarts_path = self.either((raw, rpath + ("max_restarts",)),
-                                                      (raw_node, path + ("max_restarts",)))
-        window, window_path = self.either((raw, rpath + ("window",)),
-                                          (raw_node, path + ("restart_window",)))
-        max_restarts = self.integer(max_restarts, max_restarts_path, None)
+        max_restarts, mpath = self.either(raw, rpath + ("max_restarts",), raw_node, "max_restarts")
+        window, window_path = self.either(raw, rpath + ("window",), raw_node, "restart_window")
+        max_restarts = self.integer(max_restarts, mpath, None)
         return RestartSpec(
             policy=policy, backoff=backoff,
             max_restarts=max_restarts or None,  # dora-rs: 0 means unlimited
@@ -298,8 +287,7 @@ class _Parser:
         result = []
         for where, op in entries:
             if not isinstance(op, dict):
-                self.problem(where, f"expected an operator mapping (id, python or "
-                                    f"shared-library, inputs, outputs), got {_kind(op)}")
+                self.problem(where, f"expected an operator mapping, got {_kind(op)}")
                 continue
             raw = self.mapping(op, where, _OPERATOR_KEYS, _OPERATOR_KEYS - {
                 "id", "name", "description", "python", "shared-library", "inputs", "outputs"})
@@ -308,13 +296,10 @@ class _Parser:
                 self.problem(where + ("id",), f"missing or invalid operator id {op_id!r}")
                 continue
             sources = [k for k in ("python", "shared-library", "wasm") if k in raw]
-            if not sources:
-                self.problem(where, f"operator '{op_id}' has nothing to run (give 'python' or "
-                                    "'shared-library')")
-                continue
-            if len(sources) > 1:
-                self.problem(where + (sources[1],), f"operator '{op_id}' has both "
-                             f"'{sources[0]}' and '{sources[1]}'; give only one")
+            if len(sources) != 1:
+                self.problem(where + tuple(sources[1:2]), f"operator '{op_id}' has " + (
+                    f"both '{sources[0]}' and '{sources[1]}'; give only one" if sources
+                    else "nothing to run (give 'python' or 'shared-library')"))
                 continue
             kind = sources[0]
             src = raw[kind]
@@ -361,32 +346,29 @@ class _Parser:
         elif len(kinds) > 1:
             self.problem(path, f"node '{node_id}' has both {kinds[0]} and {kinds[1]}; "
                                "give only one")
-        args, args_path = self.either((custom, where + ("args",)), (raw, path + ("args",)))
-        if isinstance(args, list):
-            args = tuple(str(a) for a in args)
-        elif isinstance(args, str):
+        args, args_path = self.either(custom, where + ("args",), raw, "args")
+        if isinstance(args, str):
             try:
-                args = tuple(shlex.split(args))
+                args = shlex.split(args)
             except ValueError as exc:
                 self.problem(args_path, f"cannot split arguments: {exc}")
-                args = ()
-        elif args is not None:
-            self.problem(args_path, "expected a string or a list")
-            args = ()
+                args = []
+        if args is not None and not (isinstance(args, list) and all(
+                isinstance(a, str | int | float) for a in args)):
+            self.problem(args_path, "expected a string or a list of strings")
+            args = []
+        args = tuple(str(a) for a in args or ())
         env = dict(global_env)
         env.update(self.env(raw.get("env"), path + ("env",)))
         env.update(self.env(custom.get("env", custom.get("envs")), where + ("env",)))
-        inputs = self.inputs(*self.either((custom, where + ("inputs",)),
-                                          (raw, path + ("inputs",))))
-        outputs = self.string_list(*self.either((custom, where + ("outputs",)),
-                                                (raw, path + ("outputs",))))
+        inputs = self.inputs(*self.either(custom, where + ("inputs",), raw, "inputs"))
+        outputs = self.string_list(*self.either(custom, where + ("outputs",), raw, "outputs"))
         if operators:
             inputs = tuple(inputs) + tuple(
                 attrs.evolve(i, id=f"{op.id}/{i.id}") for op in operators for i in op.inputs)
             outputs = tuple(outputs) + tuple(f"{op.id}/{o}" for op in operators
                                              for o in op.outputs)
-        shutdown, shutdown_path = self.either((raw, path + ("shutdown",)),
-                                              (raw, path + ("finish_grace_secs",)))
+        shutdown, shutdown_path = self.either(raw, path + ("shutdown",), raw, "finish_grace_secs")
         if shutdown == "brutal_kill":
             shutdown = BRUTAL_KILL
         else:
@@ -403,25 +385,20 @@ class _Parser:
             cpu_time=self.convert(lraw.get("cpu_time"), lpath + ("cpu_time",), parse_duration),
             open_files=self.integer(lraw.get("open_files"), lpath + ("open_files",), None, 1))
         hraw = self.mapping(raw.get("health"), path + ("health",), _HEALTH_KEYS)
-        lease, lease_path = self.either((hraw, path + ("health", "lease")),
-                                        (raw, path + ("health_check_timeout",)))
+        lease, lease_path = self.either(hraw, path + ("health", "lease"), raw,
+                                        "health_check_timeout")
         health = Health(
             lease=self.convert(lease, lease_path, _positive_duration, 2.0),
             watchdog=self.convert(hraw.get("watchdog"), path + ("health", "watchdog"),
                                   _positive_duration))
-        deploy = raw.get("deploy")
-        machine = None
-        if isinstance(deploy, dict):
-            machine = deploy.get("machine")
-            self.mapping(deploy, path + ("deploy",), {"machine", "working_dir", "labels",
-                                                      "distribute"})
-            if machine is not None and not isinstance(machine, str | int):
-                self.problem(path + ("deploy", "machine"), "expected a machine name")
-                machine = None
-        elif deploy is not None:
-            self.problem(path + ("deploy",), "expected a mapping like {machine: NAME}")
+        deploy = self.mapping(raw.get("deploy"), path + ("deploy",), _DEPLOY_KEYS)
+        machine = deploy.get("machine")
+        if machine is not None and (isinstance(machine, bool) or
+                                    not isinstance(machine, str | int)):
+            self.problem(path + ("deploy", "machine"), "expected a machine name")
+            machine = None
         working_dir = self.text(custom.get("working-directory"), where + ("working-directory",))
-        if isinstance(deploy, dict) and deploy.get("working_dir") is not None:
+        if deploy.get("working_dir") is not None:
             working_dir = self.text(deploy["working_dir"], path + ("deploy", "working_dir"))
         return NodeSpec(
             id=node_id, line=self.lines.of(path), path=spec_path, args=args or (),
@@ -462,7 +439,7 @@ def parse(data: Any, lines: Lines, file: str, base_dir: str = ".") -> tuple[Data
     raw = parser.mapping(data, (), _TOP_KEYS, _NO_EFFECT_TOP_KEYS)
     comm = parser.mapping(raw.get("communication"), ("communication",), {"zenoh"})
     zenoh = parser.mapping(comm.get("zenoh"), ("communication", "zenoh"), {"prefix"})
-    prefix = zenoh.get("prefix") or ""
+    prefix = "" if zenoh.get("prefix") is None else zenoh["prefix"]
     if not isinstance(prefix, str) or any(c in prefix for c in "*$?#"):
         parser.problem(("communication", "zenoh", "prefix"), "expected a key-expression prefix "
                        "without wildcards")
@@ -494,14 +471,6 @@ def _positive_duration(value: Any) -> float:
     if seconds <= 0:
         raise ValueError(f"expected a positive duration, got {value!r}")
     return seconds
-
-
-def _common(a: Path, b: Path) -> Path:
-    """The longest common prefix of two key paths."""
-    n = 0
-    while n < min(len(a), len(b)) - 1 and a[n] == b[n]:
-        n += 1
-    return a[:n]
 
 
 def _kind(value: Any) -> str:
