@@ -10,8 +10,12 @@ __all__ = ["upstream_nodes", "downstream_nodes", "is_significant", "will_drain",
 
 
 def upstream_nodes(node: NodeSpec) -> frozenset[str]:
-    """Nodes feeding `node` through non-timer inputs (a node can feed itself)."""
-    return frozenset(i.source_node for i in node.inputs if not i.is_timer)
+    """Nodes feeding `node` through non-timer inputs.
+
+    A runtime node whose operators feed each other is not its own upstream: those edges
+    stay inside the process. Any other node can feed itself (a real cycle)."""
+    ups = frozenset(i.source_node for i in node.inputs if not i.is_timer)
+    return ups - {node.id} if node.operators else ups
 
 
 def downstream_nodes(df: Dataflow, node_id: str) -> list[str]:

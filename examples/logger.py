@@ -1,4 +1,5 @@
-"""Sink: prints every message it receives and a summary when its inputs are closed."""
+"""Sink: prints every message it receives (`logger: <input> = <value>`), from custom nodes
+and operators alike, and a summary when its inputs are closed."""
 
 import collections
 
@@ -10,7 +11,7 @@ for event in node:
     if event["type"] == "INPUT":
         counts[event["id"]] += 1
         value = event["value"]
-        text = value.decode() if isinstance(value, bytes) else value
+        text = value.decode(errors="backslashreplace") if isinstance(value, bytes) else value
         print(f"logger: {event['id']} = {text}")
     elif event["type"] == "INPUT_CLOSED":
         print(f"logger: input '{event['id']}' closed")

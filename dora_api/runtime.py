@@ -1,0 +1,310 @@
+"""The runtime node: several operators in one process (`python -m dora_api.runtime`).
+
+The supervisor starts a node that has `operators:` with this module. It reads the node's
+config (`DORA_NODE_CONFIG`, with an `operators` list: id, kind, absolute path, local input
+and output ids), loads every operator (`dora_api.operators`) and routes events:
+
+- The node's inputs are named `<op>/<input>`: an INPUT or INPUT_CLOSED with id `op-c/time`
+  goes to operator `op-c` as `time`. Timer inputs (`dora/timer/...`) work the same way.
+- An operator's `send_output("counter", ...)` is published as the node's output
+  `op-c/counter`, i.e. `<node>/op-c/counter` for the rest of the dataflow.
+- Inputs fed by an operator of the same runtime node (`runtime-node/op-c/counter` consumed by
+  `op-py`) never go through zenoh: they are delivered in-process, right after the call that
+  sent them, in order. (Their `queue_size`/`queue_policy` therefore do not apply.)
+- STOP goes to every operator still running, then the node finishes.
+
+Lifecycle: an operator finishes when it returns `DoraStatus.STOP`, when all its non-timer
+inputs are closed (a dora-rs-form operator then gets a STOP event with id
+`ALL_INPUTS_CLOSED`), or when the node gets STOP. A finished operator is dropped at once
+(`dora_drop_operator` for a shared library; every operator is dropped exactly once on any
+orderly exit). `DoraStatus.STOP_ALL` finishes every operator of this runtime node. The node
+exits 0 when all its operators have finished. Operators of the same node that consume a
+finished operator's outputs see those inputs closed immediately; for the other nodes of the
+dataflow, an operator's outputs close when the whole runtime node finishes (outputs close per
+node, not per operator).
+
+Errors: a broken operator (missing file or symbol, `dora_init_operator` failing, a non-zero
+`dora_on_input`, a Python exception) ends the node with exit code 1 and one line on stderr,
+`dora runtime: operator 'op-c' (c-operator/operator.so): missing symbol dora_on_input`; the
+supervisor handles it like any node crash (the restart policy applies). Set DORA_VERBOSE=1
+for the Python traceback as well.
+
+This module must not import `dora_supervisor`.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from dora_api import DoraStatus, wire
+from dora_api.operators import LoadedOperator, OperatorError, load_operator
+
+__all__ = ["Runtime", "OperatorSlot", "split_inputs", "main"]
+
+log = logging.getLogger("dora.runtime")
+
+Publish = Callable[[str, Any, "dict | None"], None]
+
+
+class OperatorSlot:
+    """One operator in the runtime: its inputs, outputs and whether it still runs."""
+
+    def __init__(self, runtime: Runtime, operator: LoadedOperator, inputs: dict[str, str],
+                 outputs: list[str]):
+        self.runtime = runtime
+        self.operator = operator
+        self.id = operator.id
+        self.inputs = dict(inputs)  # local input id -> source
+        self.outputs = list(outputs)
+        self.data_inputs = {i for i, s in self.inputs.items() if not s.startswith("dora/")}
+        self.open_inputs = set(self.data_inputs)
+        self.done = False
+
+    def send_output(self, output_id: str, data: Any = b"", metadata: dict | None = None) -> None:
+        """The `send_output` an operator is given: operator-local output ids."""
+        self.runtime.send(self, output_id, data, metadata)
+
+
+class Runtime:
+    """Routes a runtime node's events to its operators; no I/O of its own.
+
+    `operators` is a list of (loaded operator, {local input: source}, [local outputs]);
+    `publish(node_output_id, data, metadata)` sends on the node's output (`op/out`)."""
+
+    def __init__(self, node_id: str,
+                 operators: list[tuple[LoadedOperator, dict[str, str], list[str]]],
+                 publish: Publish):
+        self.node_id = node_id
+        self.publish = publish
+        self.slots: dict[str, OperatorSlot] = {}
+        for operator, inputs, outputs in operators:
+            self.slots[operator.id] = OperatorSlot(self, operator, inputs, outputs)
+        # "<op>/<output>" -> [(consuming slot, its local input id)], inside this node
+        self.internal: dict[str, list[tuple[OperatorSlot, str]]] = collections.defaultdict(list)
+        own = f"{node_id}/"
+        for slot in self.slots.values():
+            for local, source in slot.inputs.items():
+                if source.startswith(own):
+                    self.internal[source[len(own):]].append((slot, local))
+        self._pending: collections.deque[tuple[OperatorSlot, dict]] = collections.deque()
+
+    @property
+    def running(self) -> bool:
+        return any(not slot.done for slot in self.slots.values())
+
+    def handle(self, event: dict) -> bool:
+        """Route one node event; False once every operator has finished."""
+        kind = event.get("type")
+        if kind == "STOP":
+            self.stop_all(event.get("id") or "MANUAL")
+            return False
+        if kind in ("INPUT", "INPUT_CLOSED"):
+            op_id, _, local = str(event.get("id", "")).partition("/")
+            slot = self.slots.get(op_id)
+            if slot is not None and local and not slot.done:
+                self._deliver(slot, dict(event, id=local))
+        elif kind == "NODE_RESTARTED":
+            for slot in self.slots.values():
+                if not slot.done and any(s.split("/", 1)[0] == event.get("id")
+                                         for s in slot.inputs.values()):
+                    self._deliver(slot, dict(event))
+        self._drain()
+        return self.running
+
+    def stop_all(self, reason: str = "MANUAL") -> None:
+        """STOP to every operator still running (in descriptor order), then drop it."""
+        for slot in self.slots.values():
+            if not slot.done:
+                self._finish(slot, f"stopped ({reason})", stop_event=reason)
+                self._drain()
+
+    def drop_all(self) -> None:
+        """Drop every operator not dropped yet (exit path); the first error is raised."""
+        first: OperatorError | None = None
+        for slot in self.slots.values():
+            slot.done = True
+            try:
+                slot.operator.drop()
+            except OperatorError as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+    # -- internals ------------------------------------------------------------------
+
+    def send(self, slot: OperatorSlot, output_id: str, data: Any, metadata: dict | None) -> None:
+        if output_id not in slot.outputs:
+            declared = ", ".join(slot.outputs) or "none"
+            raise ValueError(f"operator '{slot.id}' has no output '{output_id}' in the "
+                             f"descriptor (declared: {declared})")
+        if slot.done:
+            raise RuntimeError(f"operator '{slot.id}' has finished; it cannot send any more")
+        if isinstance(data, bytearray | memoryview):
+            data = bytes(data)  # what the receivers get, and safe from later mutation
+        name = f"{slot.id}/{output_id}"
+        self.publish(name, data, metadata)
+        consumers = self.internal.get(name)
+        if consumers:
+            # the same metadata a remote receiver would decode
+            meta = json.loads(json.dumps(metadata, default=str)) if metadata else {}
+            for consumer, local in consumers:
+                self._pending.append((consumer, {"type": "INPUT", "id": local, "value": data,
+                                                 "metadata": dict(meta), "kind": "dora"}))
+
+    def _deliver(self, slot: OperatorSlot, event: dict) -> None:
+        if event["type"] == "INPUT_CLOSED":
+            slot.open_inputs.discard(event["id"])
+        status = slot.operator.on_event(event, slot.send_output)
+        if status is DoraStatus.STOP:
+            self._finish(slot, "returned STOP")
+        elif status is DoraStatus.STOP_ALL:
+            self._finish(slot, "returned STOP_ALL")
+            for other in self.slots.values():
+                if not other.done:
+                    self._finish(other, f"stopped (STOP_ALL from '{slot.id}')",
+                                 stop_event="MANUAL")
+        elif (event["type"] == "INPUT_CLOSED" and slot.data_inputs and not slot.open_inputs
+              and not slot.done):
+            self._finish(slot, "all inputs closed", stop_event="ALL_INPUTS_CLOSED")
+
+    def _finish(self, slot: OperatorSlot, why: str, stop_event: str | None = None) -> None:
+        if slot.done:
+            return
+        if stop_event is not None:
+            slot.operator.on_event({"type": "STOP", "id": stop_event, "value": None,
+                                    "metadata": {}, "kind": "dora"}, slot.send_output)
+        slot.done = True
+        slot.operator.drop()
+        log.info("operator '%s' finished: %s", slot.id, why)
+        for output_id in slot.outputs:
+            for consumer, local in self.internal.get(f"{slot.id}/{output_id}", ()):
+                self._pending.append((consumer, {"type": "INPUT_CLOSED", "id": local,
+                                                 "value": None, "metadata": {},
+                                                 "kind": "dora"}))
+
+    def _drain(self) -> None:
+        """Deliver what operators sent to operators of this node, in order, until none left."""
+        while self._pending:
+            slot, event = self._pending.popleft()
+            if not slot.done:
+                self._deliver(slot, event)
+
+
+def split_inputs(node_id: str, inputs: dict[str, dict]) -> tuple[dict, dict]:
+    """(inputs from elsewhere, inputs fed by this node's own operators)."""
+    own = f"{node_id}/"
+    external = {k: v for k, v in inputs.items() if not v["source"].startswith(own)}
+    internal = {k: v for k, v in inputs.items() if v["source"].startswith(own)}
+    return external, internal
+
+
+def display_path(path: str, base_dir: str | None) -> str:
+    """The operator file as the descriptor most likely spelled it (relative to its folder)."""
+    if base_dir:
+        try:
+            relative = os.path.relpath(path, base_dir)
+        except ValueError:
+            return path
+        if not relative.startswith(".."):
+            return relative
+    return path
+
+
+def _line_buffer_c_stdout() -> None:
+    """printf in a C operator shows up line by line (stdout is a pipe, not a terminal)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        stdout = ctypes.c_void_p.in_dll(libc, "stdout")
+        libc.setvbuf.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_size_t]
+        libc.setvbuf(stdout, None, 1, 0)  # _IOLBF
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _run() -> int:
+    raw = os.environ.get(wire.CONFIG_ENV)
+    if not raw:
+        print("dora runtime: must run inside a dataflow, as a node with `operators:` "
+              "(DORA_NODE_CONFIG is not set)", file=sys.stderr, flush=True)
+        return 2
+    config = json.loads(raw)
+    node_id = config["node_id"]
+    specs = config.get("operators") or []
+    if not specs:
+        print(f"dora runtime: node '{node_id}' has no operators", file=sys.stderr, flush=True)
+        return 2
+    external, internal = split_inputs(node_id, config["inputs"])
+    if internal:  # delivered in-process, so the node must not subscribe to itself
+        os.environ[wire.CONFIG_ENV] = json.dumps(dict(config, inputs=external))
+    _line_buffer_c_stdout()
+
+    from dora_api.node import Node
+
+    node = Node()
+    base_dir = config.get("base_dir")
+    loaded: list[tuple[LoadedOperator, dict[str, str], list[str]]] = []
+    runtime: Runtime | None = None
+    try:
+        for spec in specs:
+            operator = load_operator(spec["id"], spec["kind"], spec["path"],
+                                     display_path(spec["path"], base_dir))
+            prefix = f"{spec['id']}/"
+            inputs = {local: config["inputs"][prefix + local]["source"]
+                      for local in spec.get("inputs", []) if prefix + local in config["inputs"]}
+            loaded.append((operator, inputs, list(spec.get("outputs", []))))
+        runtime = Runtime(node_id, loaded, node.send_output)
+        log.debug("runtime node '%s' running %s", node_id, ", ".join(s["id"] for s in specs))
+        while runtime.running:
+            event = node.next()
+            if event is None:  # the stream ended without STOP (the node is closing)
+                break
+            runtime.handle(event)
+    except BaseException:
+        try:  # after an error, release the other operators too; the first error wins
+            _drop_all(runtime, loaded)
+        except OperatorError:
+            pass
+        raise
+    _drop_all(runtime, loaded)  # every orderly exit drops each operator exactly once
+    node.close()
+    return 0
+
+
+def _drop_all(runtime: Runtime | None, loaded: list) -> None:
+    if runtime is not None:
+        runtime.drop_all()
+        return
+    for operator, _, _ in loaded:
+        operator.drop()
+
+
+def main() -> int:
+    verbose = os.environ.get("DORA_VERBOSE", "").lower() in ("1", "true", "yes", "on")
+    try:
+        return _run()
+    except OperatorError as exc:
+        if verbose:
+            traceback.print_exception(exc.__cause__ or exc, file=sys.stderr)
+        print(f"dora runtime: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback unless verbose
+        if verbose:
+            traceback.print_exc()
+        print(f"dora runtime: internal error: {type(exc).__name__}: {exc}", file=sys.stderr,
+              flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
