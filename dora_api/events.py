@@ -13,7 +13,7 @@ import time
 
 __all__ = ["EventQueue"]
 
-DEFAULT_BACKPRESSURE_DEPTH = 256
+DEFAULT_BACKPRESSURE_DEPTH = 64  # bounded memory even for 4 MiB payloads
 
 
 class EventQueue:

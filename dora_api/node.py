@@ -23,7 +23,8 @@ from dora_api.events import EventQueue
 
 __all__ = ["Node"]
 
-_INPUT_CLOSE_SAFETY_S = 5.0  # wait at most this long for an upstream flush marker
+_INPUT_CLOSE_SAFETY_S = 5.0
+_CHANNEL_DEPTH = 16  # zenoh-side buffer per input, in front of the event queue  # wait at most this long for an upstream flush marker
 
 
 class Node:
@@ -68,8 +69,11 @@ class Node:
             if source.startswith("dora/"):
                 continue
             node, output = source.split("/", 1)
-            self._subscribers.append(self._session.declare_subscriber(
-                self._ns.output(node, output), _direct(self._input_callback(input_id, spec))))
+            subscriber = self._session.declare_subscriber(
+                self._ns.output(node, output), zenoh.handlers.FifoChannel(_CHANNEL_DEPTH))
+            self._subscribers.append(subscriber)
+            threading.Thread(target=_pump, args=(subscriber, self._input_callback(input_id, spec)),
+                             daemon=True, name=f"dora-input-{input_id}").start()
         self._subscribers.append(self._session.declare_subscriber(
             self._ns.to(self._id), _direct(self._on_control)))
         self._subscribers.append(self._session.declare_subscriber(
@@ -93,7 +97,7 @@ class Node:
             liveliness.declare_subscriber(self._ns.coordinator, _direct(self._on_coordinator),
                                           history=True),
         ]
-        self._token = liveliness.declare_token(self._ns.alive(self._id))
+        self._token = liveliness.declare_token(self._ns.alive(self._id, self._incarnation))
         for source_node in config.get("closed", []):
             self._close_inputs_from(source_node, None)
         self._wait_for_peers(config.get("wait_for", []), config.get("ready_timeout", 10.0))
@@ -140,7 +144,11 @@ class Node:
             raise ValueError(f"node '{self._id}' has no output '{output_id}' in the descriptor"
                              f" (declared: {declared})")
         kind, payload = wire.encode_value(data)
-        publisher.put(payload, attachment=wire.encode_attachment(kind, metadata))
+        attachment = wire.encode_attachment(kind, metadata)
+        if attachment is None:
+            publisher.put(payload)
+        else:
+            publisher.put(payload, attachment=attachment)
 
     # -- introspection --------------------------------------------------------------
 
@@ -279,7 +287,7 @@ class Node:
 
     def _on_peer(self, sample) -> None:
         key = str(sample.key_expr)
-        node = key.rsplit("/", 1)[-1]
+        node = key.rsplit("/", 2)[-2] if "/alive/" in key else key.rsplit("/", 1)[-1]
         alive = sample.kind == self._zenoh.SampleKind.PUT
         with self._peers_changed:
             target = self._seen_finished if "/finished/" in key else self._seen_alive
@@ -321,6 +329,16 @@ class Node:
             thread = threading.Thread(target=run_timers, daemon=True, name="dora-timers",
                                       args=(timers, self._events, self._timers_stop))
             thread.start()
+
+
+def _pump(subscriber, on_sample) -> None:
+    """Feed one input's samples to the event queue (a daemon thread, so it never keeps
+    the interpreter alive); blocking here is the backpressure on the sender."""
+    try:
+        for sample in subscriber:
+            on_sample(sample)
+    except Exception:  # the session closed under us: the stream has ended
+        pass
 
 
 def _direct(callback):

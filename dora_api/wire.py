@@ -40,8 +40,9 @@ class Namespace:
     def output(self, node: str, output: str) -> str:
         return f"{self.data}/{node}/{output}"
 
-    def alive(self, node: str = "*") -> str:
-        return f"{self.ctl}/alive/{node}"
+    def alive(self, node: str = "*", incarnation: int | str = "*") -> str:
+        """A node's liveliness token; the incarnation tells a successor from its past."""
+        return f"{self.ctl}/alive/{node}/{incarnation}"
 
     def finished(self, node: str = "*") -> str:
         return f"{self.ctl}/finished/{node}"
@@ -65,6 +66,10 @@ def zenoh_config(listen: list[str], connect: list[str], lease_s: float | None = 
     config.insert_json5("mode", '"peer"')
     config.insert_json5("scouting/multicast/enabled", "false")
     config.insert_json5("scouting/gossip/enabled", "true")
+    # Only one side of a peer pair dials: two peers connecting to each other at once make
+    # zenoh drop one link, and with it a batch in flight (seen as lost messages).
+    config.insert_json5("scouting/gossip/autoconnect_strategy",
+                        '{peer: {to_router: "always", to_peer: "greater-zid"}}')
     config.insert_json5("listen/endpoints", json.dumps(listen))
     config.insert_json5("connect/endpoints", json.dumps(connect))
     if lease_s is not None:
@@ -73,10 +78,16 @@ def zenoh_config(listen: list[str], connect: list[str], lease_s: float | None = 
     return config
 
 
-def encode_value(data: Any) -> tuple[int, bytes | bytearray | memoryview]:
+_BYTES_LIKE = (bytearray, memoryview)
+_encode_json = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+
+def encode_value(data: Any) -> tuple[int, bytes]:
     """(kind, payload) for bytes-likes and pyarrow arrays (sent as Arrow IPC streams)."""
-    if isinstance(data, bytes | bytearray | memoryview):
+    if type(data) is bytes:
         return KIND_BYTES, data
+    if isinstance(data, _BYTES_LIKE):
+        return KIND_BYTES, bytes(data)  # zenoh's put takes bytes only
     module = type(data).__module__ or ""
     if module.startswith("pyarrow"):
         import pyarrow as pa
@@ -102,10 +113,11 @@ def decode_value(kind: int, payload: bytes) -> Any:
     return payload
 
 
-def encode_attachment(kind: int, metadata: dict | None) -> bytes:
+def encode_attachment(kind: int, metadata: dict | None) -> bytes | None:
+    """None for plain bytes without metadata: the receiver's default, and the fast path."""
     if not metadata:
-        return bytes((kind,))
-    return bytes((kind,)) + json.dumps(metadata, default=str).encode()
+        return None if kind == KIND_BYTES else bytes((kind,))
+    return bytes((kind,)) + _encode_json(metadata).encode()
 
 
 def decode_attachment(attachment: bytes | None) -> tuple[int, dict]:

@@ -159,8 +159,8 @@ class Runtime:
         elif kind == "F" and running is not None and running.incarnation == incarnation:
             running.flushed = True
 
-    def _liveliness_changed(self, node: str, alive: bool) -> None:
-        self.post(Liveliness(node, alive))
+    def _liveliness_changed(self, node: str, incarnation: int, alive: bool) -> None:
+        self.post(Liveliness(node, incarnation, alive))
 
     def _on_signal(self, sig: int) -> None:
         self._interrupts += 1

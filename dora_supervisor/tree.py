@@ -123,7 +123,7 @@ class Tree:
             worker.closing = True
 
     def _on_liveliness(self, event: Liveliness) -> None:
-        worker = self.workers.get(event.node)
+        worker = self._current(event.node, event.incarnation)
         if worker is None or worker.state not in ("starting", "running", "stopping"):
             return
         was_alive, worker.alive = worker.alive, event.alive

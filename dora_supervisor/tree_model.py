@@ -96,6 +96,7 @@ class Closing:
 @attrs.frozen
 class Liveliness:
     node: str
+    incarnation: int
     alive: bool
 
 

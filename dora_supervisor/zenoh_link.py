@@ -20,7 +20,7 @@ __all__ = ["ZenohLink"]
 
 
 class ZenohLink:
-    def __init__(self, ns: wire.Namespace, on_liveliness: Callable[[str, bool], None]):
+    def __init__(self, ns: wire.Namespace, on_liveliness: Callable[[str, int, bool], None]):
         self.ns = ns
         self.rundir = tempfile.mkdtemp(prefix="dora-")
         os.chmod(self.rundir, 0o700)
@@ -40,8 +40,8 @@ class ZenohLink:
                 "connect": [self.endpoint]}
 
     def _alive_changed(self, sample) -> None:
-        node = str(sample.key_expr).rsplit("/", 1)[-1]
-        self._on_liveliness(node, sample.kind == zenoh.SampleKind.PUT)
+        _, node, incarnation = str(sample.key_expr).rsplit("/", 2)
+        self._on_liveliness(node, int(incarnation), sample.kind == zenoh.SampleKind.PUT)
 
     def tell(self, node: str, message: dict) -> None:
         """A control message to one node, or to every node with `node='all'`."""

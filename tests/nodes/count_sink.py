@@ -11,6 +11,7 @@ for event in node:
         number = int.from_bytes(event["value"][:8], "little")
         if number != expected:
             gaps += 1
+            print(f"GAP expected {expected} got {number}", flush=True)
         expected = number + 1
         received += 1
         if received == 1000:

@@ -7,8 +7,15 @@ from hypothesis import strategies as st
 
 from dora_supervisor.descriptor import Backoff
 from dora_supervisor.policy import (
-    ExitReason, add_restart, affected_children, auto_shutdown_due, backoff_delay,
-    classify_exit, intensity_exceeded, next_attempt, should_restart,
+    ExitReason,
+    add_restart,
+    affected_children,
+    auto_shutdown_due,
+    backoff_delay,
+    classify_exit,
+    intensity_exceeded,
+    next_attempt,
+    should_restart,
 )
 
 

@@ -13,8 +13,19 @@ import pytest
 from dora_supervisor.parse import parse
 from dora_supervisor.tree import Tree
 from dora_supervisor.tree_model import (
-    CloseOutputs, Exited, Finished, Kill, Liveliness, Log, NotifyRestarted, RestartChild,
-    Schedule, SendStop, Spawn, Started, StopDataflow,
+    CloseOutputs,
+    Exited,
+    Finished,
+    Kill,
+    Liveliness,
+    Log,
+    NotifyRestarted,
+    RestartChild,
+    Schedule,
+    SendStop,
+    Spawn,
+    Started,
+    StopDataflow,
 )
 from dora_supervisor.yamlsrc import load_yaml
 
@@ -82,7 +93,7 @@ class Sim:
                 assert action.node not in self.running, f"{action.node} spawned twice"
                 self.running[action.node] = action.incarnation
                 self.pending.append(Started(action.node, action.incarnation, self.pid))
-                self.pending.append(Liveliness(action.node, True))
+                self.pending.append(Liveliness(action.node, action.incarnation, True))
             elif isinstance(action, SendStop):
                 self.stops.append(action.node)
                 if action.node not in self.deaf and action.node in self.running:
@@ -355,7 +366,7 @@ def test_brutal_kill_skips_the_stop_request():
 
 def test_a_lost_liveliness_token_kills_and_restarts_the_node():
     sim = Sim(THREE % "one_for_one")
-    sim.post(Liveliness("b", False))
+    sim.post(Liveliness("b", sim.incarnation("b"), False))
     sim.advance(0.3)
     assert sim.kills == ["b"]
     assert sim.logged("node_exited")[-1]["reason"] == "liveliness_lost"
@@ -394,3 +405,13 @@ def test_manual_restart_restarts_without_counting_against_intensity():
         sim.post(RestartChild("a"))
     assert sim.starts["a"] == 6 and sim.result is None
     assert sim.tree.sups["dataflow"].history == ()
+
+
+def test_a_late_token_loss_of_a_dead_incarnation_never_kills_its_successor():
+    sim = Sim(THREE % "one_for_one")
+    old = sim.incarnation("a")
+    sim.exit("a", 1)
+    sim.advance(1)
+    sim.post(Liveliness("a", old, False))
+    sim.advance(1)
+    assert sim.kills == [] and sim.tree.workers["a"].state == "running"

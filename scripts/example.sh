@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install into .venv (created if missing), build the C operator, run the mini-dataflow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e .
+if [ -f examples/c-operator/Makefile ]; then make --quiet -C examples/c-operator; fi
+exec .venv/bin/dora run examples/mini-dataflow.yml "$@"
