@@ -24,6 +24,7 @@ from dora_api.events import EventQueue
 __all__ = ["Node"]
 
 _INPUT_CLOSE_SAFETY_S = 5.0
+_ACK_WAIT_S = 3.0  # at exit, wait at most this long for consumers to confirm the markers
 _CHANNEL_DEPTH = 16  # zenoh-side buffer per input, in front of the event queue  # wait at most this long for an upstream flush marker
 
 
@@ -78,6 +79,10 @@ class Node:
             self._ns.to(self._id), _direct(self._on_control)))
         self._subscribers.append(self._session.declare_subscriber(
             self._ns.to("all"), _direct(self._on_control)))
+        self._acks: set[str] = set()
+        self._acked = threading.Condition()
+        self._subscribers.append(self._session.declare_subscriber(
+            self._ns.ack(self._id, self._incarnation), _direct(self._on_ack)))
         self._publishers = {
             output: self._session.declare_publisher(
                 self._ns.output(self._id, output),
@@ -193,10 +198,34 @@ class Node:
         marker = bytes((wire.KIND_FLUSH,)) + str(self._incarnation).encode()
         for publisher in self._publishers.values():
             publisher.put(b"", attachment=marker)
+        self._wait_for_acks()
         try:
             self._session.close()
         finally:
             _tell_supervisor(f"F {self._incarnation}")
+
+    def _wait_for_acks(self) -> None:
+        """Keep the session open until live consumers have the markers.
+
+        zenoh's `close()` drops whatever still waits in its send queue, so leaving right
+        after the last put could lose the tail of the stream."""
+        with self._peers_changed:
+            alive = set(self._seen_alive)
+        expected = {f"{consumer}/{output}"
+                    for output, consumers in self._config.get("consumers", {}).items()
+                    for consumer in consumers if consumer in alive}
+        deadline = time.monotonic() + _ACK_WAIT_S
+        with self._acked:
+            while not expected <= self._acks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._acked.wait(remaining)
+
+    def _on_ack(self, sample) -> None:
+        with self._acked:
+            self._acks.add(sample.payload.to_bytes().decode())
+            self._acked.notify_all()
 
     def __enter__(self) -> Node:
         return self
@@ -227,6 +256,11 @@ class Node:
         return on_sample
 
     def _on_flush(self, input_id: str, incarnation: int) -> None:
+        node, output = self._inputs[input_id]["source"].split("/", 1)
+        try:
+            self._session.put(self._ns.ack(node, incarnation), f"{self._id}/{output}".encode())
+        except Exception:  # our own session is closing: nobody is waiting for us anymore
+            pass
         with self._lock:
             self._flushed[input_id] = max(incarnation, self._flushed.get(input_id, -1))
             wanted = self._pending_close.get(input_id)

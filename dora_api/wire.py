@@ -50,26 +50,30 @@ class Namespace:
     def to(self, node: str) -> str:
         return f"{self.ctl}/to/{node}"
 
+    def ack(self, producer: str, incarnation: int | str = "*") -> str:
+        """Consumers acknowledge a producer's end-of-stream markers here."""
+        return f"{self.ctl}/ack/{producer}/{incarnation}"
+
     @property
     def coordinator(self) -> str:
         return f"{self.ctl}/coordinator"
 
 
 def zenoh_config(listen: list[str], connect: list[str], lease_s: float | None = None):
-    """A peer-mode zenoh config: no multicast scouting, explicit endpoints only.
+    """A peer-mode zenoh config: no scouting at all, explicit endpoints only.
 
-    Gossip stays on so peers that meet through the coordinator link to each other
-    directly: data never passes through the coordinator."""
+    Every node dials the coordinator and the producers it consumes from, nothing else:
+    data flows node to node, never through the coordinator, and a dataflow of N idle
+    nodes keeps O(edges) links alive instead of a full mesh. Zenoh redials configured
+    endpoints when a peer restarts; the retry period bounds how long that takes."""
     import zenoh
 
     config = zenoh.Config()
     config.insert_json5("mode", '"peer"')
     config.insert_json5("scouting/multicast/enabled", "false")
-    config.insert_json5("scouting/gossip/enabled", "true")
-    # Only one side of a peer pair dials: two peers connecting to each other at once make
-    # zenoh drop one link, and with it a batch in flight (seen as lost messages).
-    config.insert_json5("scouting/gossip/autoconnect_strategy",
-                        '{peer: {to_router: "always", to_peer: "greater-zid"}}')
+    config.insert_json5("scouting/gossip/enabled", "false")
+    config.insert_json5("connect/retry",
+                        "{period_init_ms: 20, period_max_ms: 200, period_increase_factor: 1.5}")
     config.insert_json5("listen/endpoints", json.dumps(listen))
     config.insert_json5("connect/endpoints", json.dumps(connect))
     if lease_s is not None:

@@ -10,7 +10,19 @@ from dora_api import wire
 from dora_supervisor.descriptor import Dataflow, NodeSpec
 from dora_supervisor.validate import resolve_command
 
-__all__ = ["node_argv", "node_cwd", "node_env"]
+__all__ = ["node_argv", "node_cwd", "node_env", "consumers_of"]
+
+
+def consumers_of(df: Dataflow, producer: str) -> dict[str, list[str]]:
+    """For each output of `producer`, the other nodes that consume it."""
+    result: dict[str, list[str]] = {}
+    for node in df.nodes:
+        for spec in node.inputs:
+            if not spec.is_timer and spec.source_node == producer and node.id != producer:
+                consumers = result.setdefault(spec.source_output, [])
+                if node.id not in consumers:
+                    consumers.append(node.id)
+    return result
 
 
 def node_argv(df: Dataflow, node: NodeSpec) -> list[str]:
@@ -33,6 +45,7 @@ def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
         "inputs": {i.id: {"source": i.source, "queue_size": i.queue_size,
                           "queue_policy": i.queue_policy} for i in node.inputs},
         "outputs": list(node.outputs),
+        "consumers": consumers_of(df, node.id),
         "endpoints": endpoints,
         "wait_for": list(wait_for),
         "closed": list(closed),

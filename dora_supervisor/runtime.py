@@ -16,6 +16,7 @@ import structlog
 from dora_api import wire
 from dora_supervisor import launch, process
 from dora_supervisor.descriptor import Dataflow
+from dora_supervisor.graph import upstream_nodes
 from dora_supervisor.tree import Tree
 from dora_supervisor.tree_model import (
     CloseOutputs,
@@ -110,7 +111,9 @@ class Runtime:
             self.df, node, dataflow_id=self.dataflow_id, descriptor=self.descriptor,
             incarnation=action.incarnation, restart_count=action.restart_count,
             wait_for=action.wait_for, closed=action.closed,
-            endpoints=self.link.node_endpoints(f"{self._slots[node.id]}-{action.incarnation}"))
+            endpoints=self.link.node_endpoints(
+                self._slots[node.id],
+                [self._slots[u] for u in sorted(upstream_nodes(node)) if u in self._slots]))
         log = self.log.bind(node=node.id)
         try:
             started = await process.spawn(

@@ -213,8 +213,14 @@ def build(df: Dataflow, root: str) -> tuple[dict[str, Supervisor], dict[str, Wor
 
 
 def fill_wait_for(actions: list[Action], workers: dict[str, Worker]) -> list[Action]:
-    """Every spawned node waits for the peers that are starting or running right now."""
-    live = tuple(sorted(w.id for w in workers.values() if w.state in ("starting", "running")))
-    return [Spawn(a.node, a.incarnation, a.restart_count,
-                  tuple(n for n in live if n != a.node), a.closed) if isinstance(a, Spawn) else a
-            for a in actions]
+    """Every spawned node waits for its neighbours (producers and consumers) that are
+    starting or running right now: those are the peers it links to directly."""
+    live = {w.id for w in workers.values() if w.state in ("starting", "running")}
+
+    def neighbours(node: str) -> tuple[str, ...]:
+        near = set(workers[node].upstream) | {w.id for w in workers.values()
+                                              if node in w.upstream}
+        return tuple(sorted((near & live) - {node}))
+
+    return [Spawn(a.node, a.incarnation, a.restart_count, neighbours(a.node), a.closed)
+            if isinstance(a, Spawn) else a for a in actions]

@@ -34,10 +34,20 @@ class ZenohLink:
         self._token = liveliness.declare_token(ns.coordinator)
         self._finished_tokens: dict[str, object] = {}
 
-    def node_endpoints(self, slot: str) -> dict[str, list[str]]:
-        """Where a node listens (for direct peer links) and whom it dials first."""
-        return {"listen": [f"unixsock-stream/{self.rundir}/{slot}.sock"],
-                "connect": [self.endpoint]}
+    def socket_of(self, slot: str) -> str:
+        return f"{self.rundir}/{slot}.sock"
+
+    def node_endpoints(self, slot: str, upstream_slots: list[str]) -> dict[str, list[str]]:
+        """Where a node listens (stable across restarts, so consumers can redial it) and
+        whom it dials: the coordinator and the producers it consumes from."""
+        path = self.socket_of(slot)
+        try:
+            os.unlink(path)  # left behind by the previous incarnation
+        except FileNotFoundError:
+            pass
+        return {"listen": [f"unixsock-stream/{path}"],
+                "connect": [self.endpoint] + [f"unixsock-stream/{self.socket_of(s)}"
+                                              for s in upstream_slots]}
 
     def _alive_changed(self, sample) -> None:
         _, node, incarnation = str(sample.key_expr).rsplit("/", 2)

@@ -132,9 +132,16 @@ def test_children_start_in_descriptor_order():
     assert all(sim.tree.workers[n].state == "running" for n in "abc")
 
 
-def test_every_spawn_waits_for_the_peers_starting_with_it():
-    sim = Sim(THREE % "one_for_one")
-    assert sim.spawns[0].wait_for == ("b", "c")
+def test_every_spawn_waits_for_its_live_neighbours_only():
+    sim = Sim("""
+        nodes:
+          - {id: a, path: a.py, outputs: [o]}
+          - {id: b, path: b.py, inputs: {x: a/o}, outputs: [o]}
+          - {id: c, path: c.py, inputs: {x: b/o}}
+          - {id: lone, path: l.py}
+    """)
+    assert {s.node: s.wait_for for s in sim.spawns} == {
+        "a": ("b",), "b": ("a", "c"), "c": ("b",), "lone": ()}
 
 
 @pytest.mark.parametrize("policy,code,restarted", [
