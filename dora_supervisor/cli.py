@@ -103,6 +103,8 @@ def _run(args) -> int:
     from dora_supervisor.runtime import Runtime
 
     dataflow = _load(args.file)
+    if args.verbose:
+        os.environ["DORA_VERBOSE"] = "1"  # nodes and operators print their tracebacks
     if args.name:
         import attrs
 
