@@ -82,16 +82,16 @@ def zenoh_config(listen: list[str], connect: list[str], lease_s: float | None = 
     return config
 
 
-_BYTES_LIKE = (bytearray, memoryview)
+_BYTES_LIKE = (memoryview,)
 _encode_json = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
-def encode_value(data: Any) -> tuple[int, bytes]:
+def encode_value(data: Any) -> tuple[int, bytes | bytearray]:
     """(kind, payload) for bytes-likes and pyarrow arrays (sent as Arrow IPC streams)."""
-    if type(data) is bytes:
+    if type(data) is bytes or type(data) is bytearray:
         return KIND_BYTES, data
     if isinstance(data, _BYTES_LIKE):
-        return KIND_BYTES, bytes(data)  # zenoh's put takes bytes only
+        return KIND_BYTES, bytes(data)  # zenoh's put takes bytes and bytearray only
     module = type(data).__module__ or ""
     if module.startswith("pyarrow"):
         import pyarrow as pa
