@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dora_supervisor import policy
 from dora_supervisor.descriptor import Dataflow
-from dora_supervisor.graph import will_drain
 from dora_supervisor.policy import ExitReason
 from dora_supervisor.tree_model import (
     Action,
@@ -38,6 +37,7 @@ from dora_supervisor.tree_model import (
     build,
     fill_wait_for,
 )
+from dora_supervisor.tree_stop import GracefulStop
 
 __all__ = ["Tree", "ROOT"]
 
@@ -45,7 +45,7 @@ ROOT = "dataflow"
 _LIVELINESS_CONFIRM_S = 0.25  # a vanished token is acted on only if the node did not exit
 
 
-class Tree:
+class Tree(GracefulStop):
     def __init__(self, df: Dataflow):
         self.order = [n.id for n in df.nodes]
         self.stopping = False
@@ -374,40 +374,6 @@ class Tree:
         reason = "all nodes finished" if ok else self.failures[0]
         self._log("dataflow_finished", "info" if ok else "error", ok=ok, reason=reason)
         self._emit(Finished(ok, reason))
-
-    # -- graceful stop: sources first, the cascade drains, then what is left -----------
-
-    def _on_stop(self, event: StopDataflow) -> None:
-        if self.stopping:
-            return
-        self.stopping = True
-        self._log("dataflow_stopping", reason=event.reason)
-        for sup in self.sups.values():
-            if sup.then and sup.then[0] == "restarting":
-                sup.then, sup.pending, sup.state = None, 0, "running"
-        for worker in self.workers.values():
-            if worker.state in ("backoff", "stopped", "exited", "failed") and not worker.finished:
-                self._finish_worker(worker, ExitReason.SHUTDOWN, None, by_itself=False)
-        for worker in self._in_start_order():
-            if worker.is_source and worker.state in ("starting", "running"):
-                self._stop_worker(worker, ExitReason.SHUTDOWN)
-
-    def _drain_check(self) -> None:
-        running = [w for w in self._in_start_order()
-                   if w.state in ("starting", "running", "stopping") and not w.finished]
-        finished = {w.id for w in self.workers.values() if w.finished}
-        stopping = {w.id for w in running if w.stop_cause is not None}
-        drains = will_drain(self._df, finished, stopping)
-        for worker in running:  # upstream all gone: it is draining; bound its wait
-            if worker.state != "stopping" and worker.upstream and worker.upstream <= finished:
-                worker.state = "stopping"
-                self._emit(Schedule(worker.shutdown,
-                                    TimerFired("grace", worker.id, worker.incarnation)))
-        if any(w.id in drains or w.stop_cause is not None for w in running):
-            return  # sources are still stopping or the cascade is still draining
-        for worker in reversed(running):  # cycles: STOP in reverse start order
-            if worker.stop_cause is None and worker.state != "stopping":
-                self._stop_worker(worker, ExitReason.SHUTDOWN)
 
     # -- timers and requests ----------------------------------------------------------
 
