@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,3 +144,12 @@ def no_process_left_behind(request, monkeypatch):
             except OSError:
                 pass
         raise AssertionError(f"processes left behind: {sorted(left)}") from None
+
+
+def build_c_operator() -> None:
+    """examples/c-operator/operator.so, as the README's run command builds it."""
+    if shutil.which("make") is None or shutil.which("cc") is None:
+        pytest.skip("make and cc are needed to build examples/c-operator")
+    result = subprocess.run(["make", "-C", str(ROOT / "examples" / "c-operator")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

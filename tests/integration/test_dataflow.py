@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, build_c_operator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,12 +54,3 @@ def test_ctrl_c_mid_stream_loses_no_message(dora_run, dataflow):
     assert sent > 1000
     assert received == f"RECEIVED {sent} GAPS 0"
     assert run.lines("sink")[-3:-1] == ["CLOSED in", "STOP ALL_INPUTS_CLOSED"]
-
-
-def build_c_operator() -> None:
-    """examples/c-operator/operator.so, as the README's run command builds it."""
-    if shutil.which("make") is None or shutil.which("cc") is None:
-        pytest.skip("make and cc are needed to build examples/c-operator")
-    result = subprocess.run(["make", "-C", str(ROOT / "examples" / "c-operator")],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
