@@ -1,4 +1,5 @@
-"""Latency and throughput between two processes: dora node-to-node vs raw zenoh.
+"""Latency and throughput between two processes (dora node-to-node vs raw zenoh), and
+between two dora operators of one runtime process.
 
     .venv/bin/python benchmarks/latency.py                 # full run (< 2 min on 2 cores)
     .venv/bin/python benchmarks/latency.py --quick         # smoke run (< 30 s)
@@ -14,9 +15,9 @@ For every payload size, in one run and for every system:
 * throughput: a fixed count sent back to back, measured at the receiver from the first to
   the last message (msg/s and MiB/s of payload).
 
-Both systems run the same sender and receiver code (benchmarks/nodes/bench_proto.py); a
+Every system runs the same sender and receiver code (benchmarks/nodes/bench_proto.py); a
 phase ends with a control message the receiver acks, so phases never overlap. The run is
-repeated (`--rounds`, default 3, alternating which system goes first) and every figure
+repeated (`--rounds`, default 3, reversing the order of the systems every round) and every figure
 reported is the median of the rounds' figures, so one disturbed round on a busy machine
 does not skew the table; the pooled percentiles and each round's figures are in the JSON.
 
@@ -27,12 +28,16 @@ Systems (a function each, all returning the same result dict; see SYSTEMS):
 * raw:  the baseline, zenoh-python between two plain processes with the settings dora_api
   uses (`dora_api.wire.zenoh_config`: peer mode, multicast scouting off, Unix socket
   endpoints in a temporary directory, RELIABLE, congestion control BLOCK) and a receiver
-  that does comparable work (plain callback on zenoh's thread -> bounded queue).
-
-An "operator-to-operator (same process)" system is meant to be one more entry in SYSTEMS
-with the same signature, `run_x(plan, workdir, timeout) -> result` (build the result with
-`_make_result`); its receiving operator can feed `bench_proto.Receiver.on_message` from
-`on_event`, and print the same RESULT_MARK line as the dora receiver node.
+  that does comparable work (plain callback on zenoh's thread -> bounded queue);
+* operator: operator -> operator in one process: a runtime node (`operators:`) hosting
+  benchmarks/nodes/op_sender.py and op_receiver.py under the real `dora run`, the
+  receiver's input being `bench/sender/data` (delivered in-process by dora_api.runtime).
+  The receiver feeds `bench_proto.Receiver` from `on_event`; the sender is
+  `bench_proto.Sender`, the push-style twin of `run_sender`: paced by a 1 ms
+  `dora/timer` input, and since an operator cannot send back to back (what it sends is
+  delivered only once its `on_event` returns), throughput goes in bounded bursts, the
+  next one on the receiver's ack. Printed in a table of its own, against dora
+  node-to-node, with that as a footnote (OPERATOR_NOTES, also in the JSON as "notes").
 
 Results go to benchmarks/results/latency.json (git-ignored) unless `--out` says otherwise.
 """
@@ -60,6 +65,8 @@ NODES = HERE / "nodes"
 sys.path.insert(0, str(NODES))
 
 import bench_proto  # noqa: E402  (benchmarks/nodes, shared with the node processes)
+
+from dora_api.timers import timer_interval  # noqa: E402
 
 DEFAULT_SIZES = [8, 4 * 2**10, 64 * 2**10, 2**20, 4 * 2**20]
 DEFAULT_OUT = HERE / "results" / "latency.json"
@@ -178,30 +185,10 @@ def _parse_result(line: str) -> dict:
 # -- systems --------------------------------------------------------------------------
 
 
-def run_dora(plan: dict, workdir: Path, timeout: float) -> dict:
-    """dora-supervisor node-to-node: two nodes under the real `dora run`."""
-    plan_file = workdir / "plan.json"
-    plan_file.write_text(json.dumps(plan))
-    descriptor = workdir / "latency.yml"
-    descriptor.write_text(f"""\
-name: latency-bench
-nodes:
-  - id: sender
-    path: {NODES / 'dora_sender.py'}
-    args: --plan {plan_file}
-    inputs:
-      ack: receiver/ack
-    outputs: [data]
-    significant: true          # its end ends the dataflow (the graph is a cycle)
-    restart: {{policy: temporary}}
-  - id: receiver
-    path: {NODES / 'dora_receiver.py'}
-    args: --plan {plan_file}
-    inputs:
-      data: sender/data        # default queue: backpressure, never drops
-    outputs: [ack]
-    restart: {{policy: temporary}}
-""")
+def _dora_run(descriptor: Path, workdir: Path, timeout: float,
+              result_node: str) -> tuple[dict, float, list[str]]:
+    """Run `descriptor` with the real `dora run`; the RESULT_MARK line `result_node` printed,
+    the wall time and the problems seen (a node that did not exit normally, ...)."""
     log = workdir / "dora-run.log"
     argv = [sys.executable, "-m", "dora_supervisor", "run", str(descriptor),
             "--log-format", "json", "--out-dir", str(workdir / "out")]
@@ -227,7 +214,7 @@ nodes:
         except ValueError:
             continue
         event = record.get("event")
-        if (event == "node_output" and record.get("node") == "receiver"
+        if (event == "node_output" and record.get("node") == result_node
                 and str(record.get("line", "")).startswith(bench_proto.RESULT_MARK)):
             result = _parse_result(record["line"])
         elif event == "node_exited" and record.get("reason") != "normal":
@@ -237,8 +224,80 @@ nodes:
         raise RuntimeError(f"dora run exited {code} without a result "
                            f"({'; '.join(problems) or 'no node failure logged'}):\n"
                            + _tail(log))
+    return result, wall, problems + ([f"dora run exit code {code}"] if code else [])
+
+
+def run_dora(plan: dict, workdir: Path, timeout: float) -> dict:
+    """dora-supervisor node-to-node: two nodes under the real `dora run`."""
+    plan_file = workdir / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    descriptor = workdir / "latency.yml"
+    descriptor.write_text(f"""\
+name: latency-bench
+nodes:
+  - id: sender
+    path: {NODES / 'dora_sender.py'}
+    args: --plan {plan_file}
+    inputs:
+      ack: receiver/ack
+    outputs: [data]
+    significant: true          # its end ends the dataflow (the graph is a cycle)
+    restart: {{policy: temporary}}
+  - id: receiver
+    path: {NODES / 'dora_receiver.py'}
+    args: --plan {plan_file}
+    inputs:
+      data: sender/data        # default queue: backpressure, never drops
+    outputs: [ack]
+    restart: {{policy: temporary}}
+""")
+    result, wall, problems = _dora_run(descriptor, workdir, timeout, "receiver")
     return _make_result("dora", "dora-supervisor node -> node (dora run, 2 processes)",
-                        result, wall, problems + ([f"dora run exit code {code}"] if code else []))
+                        result, wall, problems)
+
+
+OPERATOR_TICK = "dora/timer/millis/1"  # paces the operator sender's latency phases
+OPERATOR_NOTES = (
+    "two Python operators in one runtime node (dora run, 1 process), data and acks "
+    "delivered in-process; the runtime also publishes every output on zenoh (nobody "
+    "subscribes): from 1 MiB on, that is most of the latency. Latency phases paced by "
+    f"a {OPERATOR_TICK} input. Throughput is not back to back: an operator cannot loop "
+    "(its outputs reach the other operator only once on_event returns), so it is sent in "
+    "bursts of <= 1000 msgs / 16 MiB, the next one on the receiver's ack; sender and "
+    "receiver share one thread.")
+
+
+def run_operator(plan: dict, workdir: Path, timeout: float) -> dict:
+    """dora-supervisor operator-to-operator: one runtime node, two operators, `dora run`."""
+    plan_file = workdir / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    descriptor = workdir / "latency-operators.yml"
+    descriptor.write_text(f"""\
+name: latency-bench-operators
+nodes:
+  - id: bench
+    env:
+      BENCH_PLAN: {plan_file}
+      BENCH_TICK_S: "{timer_interval(OPERATOR_TICK)}"
+    operators:
+      - id: sender
+        python: {NODES / 'op_sender.py'}
+        inputs:
+          tick: {OPERATOR_TICK}
+          ack: bench/receiver/ack      # in-process
+        outputs: [data]
+      - id: receiver
+        python: {NODES / 'op_receiver.py'}
+        inputs:
+          data: bench/sender/data      # in-process
+        outputs: [ack]
+    restart: {{policy: temporary}}
+""")
+    result, wall, problems = _dora_run(descriptor, workdir, timeout, "bench")
+    out = _make_result("operator", "dora-supervisor operator -> operator (dora run, "
+                       "1 runtime process)", result, wall, problems)
+    out["notes"] = OPERATOR_NOTES
+    return out
 
 
 def run_raw(plan: dict, workdir: Path, timeout: float) -> dict:
@@ -280,12 +339,14 @@ def run_raw(plan: dict, workdir: Path, timeout: float) -> dict:
                         _parse_result(lines[-1]), wall, problems)
 
 
-# name -> (function, what it measures). Add "operator" (operator -> operator in one
-# runtime process) here: same signature, same result dict.
+# name -> (function, what it measures): same signature, same result dict.
 SYSTEMS: dict[str, Callable[[dict, Path, float], dict]] = {
     "dora": run_dora,
     "raw": run_raw,
+    "operator": run_operator,
 }
+# Printed in a table of their own, against this system (not the raw baseline).
+SECOND_TABLE = {"operator": ("op", "dora")}
 
 
 def _make_result(name: str, description: str, receiver: dict, wall: float,
@@ -343,6 +404,7 @@ def merge_rounds(rounds: list[dict]) -> dict:
             "latency_samples_us": samples_us,
         }
     return {"system": first["system"], "description": first["description"],
+            **({"notes": first["notes"]} if "notes" in first else {}),
             "rounds": len(rounds), "wall_s": [r["wall_s"] for r in rounds],
             "loadavg_1m": [r.get("loadavg_1m") for r in rounds],
             "problems": [p for r in rounds for p in r["problems"]], "sizes": sizes}
@@ -417,22 +479,30 @@ def _num(value, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def table(results: dict[str, dict], sizes: list[int]) -> str:
-    names = list(results)
-    others = [n for n in names if n != BASELINE] if BASELINE in results else []
+def table(results: dict[str, dict], sizes: list[int], names: list[str] | None = None,
+          baseline: str = BASELINE, labels: dict[str, str] | None = None) -> str:
+    """One row per size: p50/p95 of `names` (default: all), each one's p50 over the
+    `baseline`'s (which need not be among `names`), msg/s and MiB/s."""
+    names = [n for n in (names or list(results)) if n in results]
+    labels = labels or {}
+    label = lambda name: labels.get(name, name)  # noqa: E731
+    others = [n for n in names if n != baseline] if baseline in results else []
     header = []
     for name in names:
-        header += [f"{name} p50", f"{name} p95"]
-    header += ["ratio p50" if len(others) == 1 else f"{n}/{BASELINE} p50" for n in others]
-    header += [f"{name} msg/s" for name in names] + [f"{name} MiB/s" for name in names]
+        header += [f"{label(name)} p50", f"{label(name)} p95"]
+    header += ["ratio p50" if len(others) == 1 and baseline in names
+               else f"{label(n)}/{label(baseline)} p50" for n in others]
+    header += [f"{label(name)} msg/s" for name in names]
+    header += [f"{label(name)} MiB/s" for name in names]
     rows = []
     for size in sizes:
-        cells = {name: results[name]["sizes"].get(str(size), {}) for name in names}
+        cells = {name: results[name]["sizes"].get(str(size), {})
+                 for name in {*names, baseline} if name in results}
         row = [format_size(size)]
         for name in names:
             latency = cells[name].get("latency", {})
             row += [_us(latency.get("p50_us")), _us(latency.get("p95_us"))]
-        base = cells.get(BASELINE, {}).get("latency", {}).get("p50_us")
+        base = cells.get(baseline, {}).get("latency", {}).get("p50_us")
         for name in others:
             mine = cells[name].get("latency", {}).get("p50_us")
             row.append(f"{mine / base:.2f}x" if mine and base else "-")
@@ -448,6 +518,25 @@ def table(results: dict[str, dict], sizes: list[int]) -> str:
         lines.append(" | ".join(c.ljust(w) if i == 0 else c.rjust(w)
                                 for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     return "\n".join(lines)
+
+
+def tables(results: dict[str, dict], sizes: list[int]) -> str:
+    """The main table (every system between two processes, against the raw baseline), then
+    one small table per SECOND_TABLE system, with its footnote."""
+    main = [n for n in results if n not in SECOND_TABLE]
+    parts = [table(results, sizes, main)] if main else []
+    for name, (short, against) in SECOND_TABLE.items():
+        if name in results:
+            parts.append(table(results, sizes, [name], against, {name: short}))
+            if name == "operator":
+                parts.append(_wrap(f"op: {OPERATOR_NOTES}"))
+    return "\n\n".join(parts)
+
+
+def _wrap(text: str, width: int = 92) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, subsequent_indent="    "))
 
 
 # -- command line ---------------------------------------------------------------------
@@ -559,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{rounds} round(s); {info['nproc']} CPUs, Python {info['python']}, "
           f"zenoh {info['zenoh']}")
     if results:
-        print(table(results, sizes))
+        print(tables(results, sizes))
     for name, error in failures.items():
         print(f"FAILED: {name} (gave up after {MAX_ATTEMPT_ERRORS} failed attempts): "
               f"{error.splitlines()[0] if error else ''}")

@@ -48,6 +48,8 @@ class Node:
         self._incarnation: int = config.get("incarnation", 0)
         self._inputs: dict[str, dict] = config["inputs"]
         self._outputs: list[str] = list(config["outputs"])
+        consumers = config.get("consumers")
+        self._consumed = set(self._outputs) if consumers is None else set(consumers)
         self._events = EventQueue()
         self._lock = threading.Lock()
         self._closed_inputs: set[str] = set()
@@ -148,6 +150,8 @@ class Node:
             declared = ", ".join(self._outputs) or "none"
             raise ValueError(f"node '{self._id}' has no output '{output_id}' in the descriptor"
                              f" (declared: {declared})")
+        if output_id not in self._consumed:
+            return  # no other node consumes it: nothing to publish
         kind, payload = wire.encode_value(data)
         attachment = wire.encode_attachment(kind, metadata)
         if attachment is None:

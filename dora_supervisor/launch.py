@@ -10,7 +10,12 @@ from dora_api import wire
 from dora_supervisor.descriptor import Dataflow, NodeSpec
 from dora_supervisor.validate import resolve_command
 
-__all__ = ["node_argv", "node_cwd", "node_env", "consumers_of"]
+__all__ = ["node_argv", "node_cwd", "node_env", "consumers_of", "LINK_LEASE_S"]
+
+# zenoh's own link lease for local nodes. A frozen local process is seen in its kernel
+# state (see runtime's health sampler) within `health.lease`; the link lease only has to
+# catch broken links, and a short one costs keepalive traffic on every link.
+LINK_LEASE_S = 10.0
 
 
 def consumers_of(df: Dataflow, producer: str) -> dict[str, list[str]]:
@@ -51,7 +56,7 @@ def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
         "closed": list(closed),
         "incarnation": incarnation,
         "restart_count": restart_count,
-        "lease_s": node.health.lease,
+        "lease_s": max(node.health.lease, LINK_LEASE_S),
         "descriptor": descriptor,
         "base_dir": df.base_dir,
     }

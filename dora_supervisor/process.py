@@ -18,7 +18,7 @@ import psutil
 
 from dora_api import wire
 
-__all__ = ["NodeProcess", "spawn", "kill_group", "apply_rlimits"]
+__all__ = ["NodeProcess", "spawn", "kill_group", "apply_rlimits", "is_frozen"]
 
 _SETPRIV = shutil.which("setpriv")
 _OUTPUT_DRAIN_S = 1.0  # after exit, wait this long for the last lines of output
@@ -88,6 +88,15 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def is_frozen(pid: int) -> bool:
+    """Stopped by a signal (SIGSTOP, SIGTSTP) or a tracer: alive, but doing nothing."""
+    try:
+        return psutil.Process(pid).status() in (psutil.STATUS_STOPPED,
+                                                psutil.STATUS_TRACING_STOP)
+    except psutil.Error:
+        return False
 
 
 def apply_rlimits(pid: int, cpu_time: float | None, open_files: int | None) -> None:

@@ -55,6 +55,7 @@ class Runtime:
         self._tasks: set[asyncio.Task] = set()
         self._interrupts = 0
         self._slots = {n.id: f"n{i}" for i, n in enumerate(df.nodes)}
+        self._frozen_since: dict[tuple[str, int], float] = {}
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -67,6 +68,8 @@ class Runtime:
             self.log.info("dataflow_started", name=self.df.name, nodes=len(self.df.nodes),
                           descriptor=self.descriptor)
             await self._execute(self.tree.start(time.monotonic()))
+            sampler = asyncio.create_task(self._sample_health())
+            self._tasks.add(sampler)
             while self.result is None:
                 event = await self._queue.get()
                 await self._execute(self.tree.step(event, time.monotonic(), random.random()))
@@ -162,6 +165,23 @@ class Runtime:
         elif kind == "F" and running is not None and running.incarnation == incarnation:
             running.flushed = True
 
+    async def _sample_health(self) -> None:
+        """Local liveness from the kernel: a process stopped for `health.lease` has lost
+        its liveliness, exactly as if its zenoh token had expired."""
+        interval = max(0.2, min(n.health.lease for n in self.df.nodes) / 2)
+        while self.result is None:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for running in list(self.processes.values()):
+                key = (running.node, running.incarnation)
+                if not process.is_frozen(running.pid):
+                    self._frozen_since.pop(key, None)
+                    continue
+                since = self._frozen_since.setdefault(key, now)
+                if now - since >= self.df.node(running.node).health.lease:
+                    self._frozen_since[key] = float("inf")  # report once
+                    self._queue.put_nowait(Liveliness(running.node, running.incarnation, False))
+
     def _liveliness_changed(self, node: str, incarnation: int, alive: bool) -> None:
         self.post(Liveliness(node, incarnation, alive))
 
@@ -179,6 +199,9 @@ class Runtime:
         """Whatever happened, leave nothing running behind."""
         for handle in self._timers:
             handle.cancel()
+        for task in self._tasks:
+            if not task.done() and task.get_coro().__name__ == "_sample_health":
+                task.cancel()
         for running in list(self.processes.values()):
             process.kill_group(running.pid)
         if self._tasks:

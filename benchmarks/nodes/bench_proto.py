@@ -25,8 +25,8 @@ import math
 import struct
 import time
 
-__all__ = ["load_plan", "phases", "run_sender", "run_receiver", "Receiver", "summarize",
-           "RESULT_MARK"]
+__all__ = ["load_plan", "phases", "run_sender", "run_receiver", "Sender", "Receiver",
+           "summarize", "RESULT_MARK"]
 
 RESULT_MARK = "BENCH_RESULT "  # the receiver prints RESULT_MARK + one JSON object
 
@@ -97,6 +97,119 @@ def run_sender(plan: dict, send, wait_ack, *, hello_timeout: float = 30.0,
     send(b"D")
     if not expect(b"D", ack_timeout):
         raise TimeoutError("no ack for done")
+
+
+class Sender:
+    """The sending side as a push-style state machine, for an operator: it cannot loop in
+    `run_sender` (what it sends reaches an operator of the same process only once its
+    `on_event` has returned), so it is driven by two events instead:
+
+    * `on_tick()`, from a fast timer input: paces the warm-up and latency phases (one
+      message per tick once `interval_s` has passed) and retries an unanswered hello;
+    * `on_ack(payload)`, from the receiver's ack output: ends a phase, starts the next.
+
+    Same messages as `run_sender`, except the throughput phase: it goes out in bursts of
+    at most `burst_max` messages / `burst_bytes` bytes, each burst followed by a hello the
+    receiver acks (a credit: the receiver ignores hellos otherwise) and the next burst sent
+    on that ack. Truly back to back would hold a whole phase (up to 600 MiB) in memory.
+    `send(bytes_like)` publishes one message; `done` is True once "done" is acked."""
+
+    def __init__(self, plan: dict, send, *, tick_s: float = 0.001,
+                 burst_bytes: int = 16 * 2**20, burst_max: int = 1000,
+                 hello_timeout: float = 30.0, ack_timeout: float = 60.0):
+        self._send = send
+        self._phases = phases(plan)
+        self._specs = {spec["size"]: spec for spec in plan["sizes"]}
+        self._tick = tick_s
+        self._burst_bytes, self._burst_max = burst_bytes, burst_max
+        self._hello_timeout, self._ack_timeout = hello_timeout, ack_timeout
+        self._started = time.monotonic()
+        self._index = -1  # -1: the start-up barrier (hello), then the phase index
+        self._waiting: bytes | None = None  # the control message whose ack we wait for
+        self._waiting_since = 0.0
+        self._hellos = 0
+        self._sent = 0
+        self._next_due = 0.0
+        self._buffer = bytearray(0)
+        self.done = False
+
+    def on_tick(self) -> bool:
+        """A timer tick: send what is due. True once done."""
+        now = time.monotonic()
+        if self.done:
+            return True
+        if self._waiting is not None:
+            if self._index < 0 and now - self._waiting_since >= 0.1:
+                if now - self._started > self._hello_timeout:
+                    raise TimeoutError("the receiver never answered")
+                self._control(self._hello())  # retry the start-up barrier
+            elif self._index >= 0 and now - self._waiting_since > self._ack_timeout:
+                raise TimeoutError(f"no ack for {self._waiting!r} in phase {self._index}")
+            return False
+        if self._index < 0:
+            self._control(self._hello())
+            return False
+        size, phase, count = self._phases[self._index]
+        if phase != "throughput" and now >= self._next_due:
+            _TS.pack_into(self._buffer, 0, _now())
+            self._send(self._buffer)
+            self._sent += 1
+            # half a tick early: due on the tick closest to `interval_s`, not the one after
+            self._next_due = time.monotonic() + self._specs[size]["interval_s"] - self._tick / 2
+            if self._sent >= count:
+                self._end_phase()
+        return False
+
+    def on_ack(self, value) -> bool:
+        """An ack from the receiver. True once done."""
+        if self._waiting is None or bytes(value) != self._waiting:
+            return self.done  # a late ack of an earlier hello: skip
+        control, self._waiting = self._waiting, None
+        if control == b"D":
+            self.done = True
+        elif self._index < 0 or control[:1] == b"S":
+            self._start_phase(self._index + 1)
+        else:  # the credit after a throughput burst
+            self._burst()
+        return self.done
+
+    def _hello(self) -> bytes:
+        self._hellos += 1
+        return b"H" + bytes((self._hellos % 256,))
+
+    def _control(self, message: bytes) -> None:
+        self._waiting, self._waiting_since = message, time.monotonic()
+        self._send(message)
+
+    def _start_phase(self, index: int) -> None:
+        self._index = index
+        if index >= len(self._phases):
+            self._control(b"D")
+            return
+        size, phase, count = self._phases[index]
+        self._sent, self._next_due = 0, 0.0
+        self._buffer = bytearray(size)
+        if count <= 0:
+            self._end_phase()
+        elif phase == "throughput":
+            self._burst()
+        # else: paced, from the next tick on
+
+    def _burst(self) -> None:
+        size, _, count = self._phases[self._index]
+        burst = min(count - self._sent, self._burst_max, max(1, self._burst_bytes // size))
+        buffer, send = self._buffer, self._send
+        for _ in range(burst):
+            _TS.pack_into(buffer, 0, _now())
+            send(buffer)
+        self._sent += burst
+        if self._sent >= count:
+            self._end_phase()
+        else:
+            self._control(self._hello())
+
+    def _end_phase(self) -> None:
+        self._control(b"S" + self._index.to_bytes(2, "little"))
 
 
 # -- receiver -------------------------------------------------------------------------

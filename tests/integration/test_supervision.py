@@ -5,7 +5,9 @@ children a strategy restarted."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from datetime import datetime
 
 import pytest
@@ -175,3 +177,20 @@ def test_a_node_that_ignores_stop_is_killed_after_its_shutdown_grace(dora_run, d
     assert exited["signal"] == 9 and exited["reason"] == "shutdown"
     waited = stamp(exited) - stamp(run.events("stop_requested")[0])
     assert 1.0 <= waited < 3.0
+
+
+def test_a_frozen_node_loses_its_liveliness_and_is_restarted(dora_run, dataflow):
+    run = dora_run(dataflow("""
+        supervision: {auto_shutdown: never}
+        nodes:
+          - {id: frozen, path: {nodes}/worker.py, health: {lease: 1s},
+             restart: {policy: permanent, backoff: {initial: 50ms}}}
+    """))
+    first = run.wait_for(lambda r: starts(r, "frozen"), 20, "the node to start")[0]
+    os.kill(first, signal.SIGSTOP)
+    run.wait_for(lambda r: len(starts(r, "frozen")) == 2, 20, "a restart after the lease")
+    exited = run.events("node_exited", "frozen")[0]
+    assert exited["reason"] == "liveliness_lost" and exited["signal"] == 9
+    assert run.events("liveliness_lost", "frozen")
+    run.interrupt()
+    assert run.wait(20) == 0
