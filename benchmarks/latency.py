@@ -259,8 +259,8 @@ nodes:
 OPERATOR_TICK = "dora/timer/millis/1"  # paces the operator sender's latency phases
 OPERATOR_NOTES = (
     "two Python operators in one runtime node (dora run, 1 process), data and acks "
-    "delivered in-process; the runtime also publishes every output on zenoh (nobody "
-    "subscribes): from 1 MiB on, that is most of the latency. Latency phases paced by "
+    "delivered in-process (outputs no other node consumes are not published on zenoh). "
+    "Latency phases paced by "
     f"a {OPERATOR_TICK} input. Throughput is not back to back: an operator cannot loop "
     "(its outputs reach the other operator only once on_event returns), so it is sent in "
     "bursts of <= 1000 msgs / 16 MiB, the next one on the receiver's ack; sender and "
