@@ -90,6 +90,10 @@ class EventQueue:
             self._closed = True
             self._cond.notify_all()
 
+    def empty(self) -> bool:
+        with self._cond:
+            return not self._events
+
     @property
     def ended(self) -> bool:
         return self._closed and not self._events

@@ -126,7 +126,8 @@ class Node:
         return self._events.drain()
 
     def is_empty(self) -> bool:
-        return not self._events._events
+        """No event queued right now."""
+        return self._events.empty()
 
     async def recv_async(self, timeout: float | None = None) -> dict | None:
         """`next()` for asyncio code: waits in a worker thread, not on the event loop."""

@@ -9,7 +9,7 @@ from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.errors import DescriptorError, Problem
 from dora_supervisor.parse import parse
 from dora_supervisor.validate import check_files, check_references
-from dora_supervisor.yamlsrc import YamlSyntaxError, load_yaml
+from dora_supervisor.yamlsrc import YamlSyntaxError, format_path, load_yaml
 
 __all__ = ["load_descriptor"]
 
@@ -27,7 +27,8 @@ def load_descriptor(file: str) -> tuple[Dataflow, list[Problem]]:
         raise DescriptorError([Problem(file, exc.line, "", str(exc))]) from None
     base_dir = os.path.dirname(os.path.abspath(file))
     dataflow, problems = parse(data, lines, file, base_dir)
-    problems += [Problem(file, lines.of(path), _dotted(path), msg) for path, msg in duplicates]
+    problems += [Problem(file, lines.of(path), format_path(path), msg)
+                 for path, msg in duplicates]
     if dataflow is not None:
         problems += check_references(dataflow, lines)
         problems += check_files(dataflow, lines, os.path.exists, shutil.which)
@@ -36,8 +37,3 @@ def load_descriptor(file: str) -> tuple[Dataflow, list[Problem]]:
     if errors or dataflow is None:
         raise DescriptorError(errors)
     return dataflow, [p for p in problems if p.warning]
-
-
-def _dotted(path) -> str:
-    from dora_supervisor.yamlsrc import format_path
-    return format_path(path)

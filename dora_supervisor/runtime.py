@@ -56,6 +56,7 @@ class Runtime:
         self._interrupts = 0
         self._slots = {n.id: f"n{i}" for i, n in enumerate(df.nodes)}
         self._frozen_since: dict[tuple[str, int], float] = {}
+        self._sampler: asyncio.Task | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -68,8 +69,7 @@ class Runtime:
             self.log.info("dataflow_started", name=self.df.name, nodes=len(self.df.nodes),
                           descriptor=self.descriptor)
             await self._execute(self.tree.start(time.monotonic()))
-            sampler = asyncio.create_task(self._sample_health())
-            self._tasks.add(sampler)
+            self._sampler = asyncio.create_task(self._sample_health())
             while self.result is None:
                 event = await self._queue.get()
                 await self._execute(self.tree.step(event, time.monotonic(), random.random()))
@@ -199,9 +199,8 @@ class Runtime:
         """Whatever happened, leave nothing running behind."""
         for handle in self._timers:
             handle.cancel()
-        for task in self._tasks:
-            if not task.done() and task.get_coro().__name__ == "_sample_health":
-                task.cancel()
+        if self._sampler is not None:
+            self._sampler.cancel()
         for running in list(self.processes.values()):
             process.kill_group(running.pid)
         if self._tasks:
