@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     graph = commands.add_parser("graph", help="print the dataflow graph as mermaid text")
     graph.add_argument("file")
     graph.add_argument("--mermaid", action="store_true", help="mermaid text (the default)")
+    build = commands.add_parser("build", help="run the nodes' build steps")
+    build.add_argument("file")
     run = commands.add_parser("run", help="run a dataflow in the foreground until it ends")
     run.add_argument("file")
     run.add_argument("--name", help="a name for this run (shown in logs)")
@@ -57,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             return _graph(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "build":
+            return _build(args)
         raise DoraError(f"'dora {args.command}' is not available in this version yet")
     except DescriptorError as exc:
         for problem in exc.problems:
@@ -98,11 +102,24 @@ def _graph(args) -> int:
     return 0
 
 
+def _build(args) -> int:
+    from dora_supervisor.build import run_builds
+
+    run_builds(_load(args.file))
+    return 0
+
+
 def _run(args) -> int:
     from dora_supervisor import logs
+    from dora_supervisor.build import run_builds
     from dora_supervisor.runtime import Runtime
 
-    dataflow = _load(args.file)
+    dataflow = _load(args.file, quiet=True)
+    if any(node.build for node in dataflow.nodes):
+        run_builds(dataflow)
+        dataflow = _load(args.file)  # what the build created is now checked for real
+    else:
+        dataflow = _load(args.file)
     if args.verbose:
         os.environ["DORA_VERBOSE"] = "1"  # nodes and operators print their tracebacks
     if args.name:

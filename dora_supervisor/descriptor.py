@@ -111,6 +111,7 @@ class NodeSpec:
     health: Health = Health()
     machine: str | None = None
     where: tuple = attrs.field(default=(), eq=False, repr=False)
+    build: tuple[str, ...] = ()  # shell commands `dora run`/`dora build` run first
 
     @property
     def is_source(self) -> bool:

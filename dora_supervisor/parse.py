@@ -33,6 +33,22 @@ from dora_supervisor.descriptor import (
     parse_timer,
 )
 from dora_supervisor.errors import Problem
+from dora_supervisor.keys import (
+    BACKOFF_KEYS,
+    CUSTOM_KEYS,
+    DEPLOY_KEYS,
+    FLAG_KEYS,
+    GROUP_KEYS,
+    HEALTH_KEYS,
+    INPUT_KEYS,
+    LIMIT_KEYS,
+    NO_EFFECT_NODE_KEYS,
+    NO_EFFECT_TOP_KEYS,
+    NODE_KEYS,
+    OPERATOR_KEYS,
+    RESTART_KEYS,
+    TOP_KEYS,
+)
 from dora_supervisor.units import parse_duration, parse_percent, parse_size
 from dora_supervisor.yamlsrc import Lines, Path, format_path
 
@@ -40,37 +56,6 @@ __all__ = ["parse", "did_you_mean"]
 
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
-# Keys of dora-rs 1.x that parse but have no effect here: `dora check` warns about them.
-_NO_EFFECT_NODE_KEYS = {
-    "path_sha256", "ros2", "output_types", "output_framing", "input_types", "output_metadata",
-    "pattern", "send_stdout_as", "send_logs_as", "min_log_level", "max_log_size",
-    "max_rotated_files", "build", "git", "hub", "branch", "tag", "rev",
-    "shared_memory_pool_size", "module", "params", "cpu_affinity", "startup_timeout",
-}
-_NODE_KEYS = {
-    "id", "name", "description", "path", "args", "env", "inputs", "outputs", "operators",
-    "operator", "custom", "restart", "shutdown", "significant", "limits", "health", "deploy",
-    "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "restart_window",
-    "health_check_timeout", "finish_grace_secs",
-} | _NO_EFFECT_NODE_KEYS
-_TOP_KEYS = {"name", "communication", "supervision", "groups", "nodes", "env", "deploy", "debug",
-             "health_check_interval", "strict_types", "exit_when_nodes_finish", "type_rules"}
-_NO_EFFECT_TOP_KEYS = {"debug", "health_check_interval", "strict_types", "type_rules",
-                       "exit_when_nodes_finish", "deploy"}
-_CUSTOM_KEYS = {"run", "source", "args", "env", "envs", "working-directory", "inputs",
-                "outputs", "build"}
-_OPERATOR_KEYS = {"id", "name", "description", "python", "shared-library", "wasm", "inputs",
-                  "outputs", "build", "output_types", "input_types", "output_framing",
-                  "output_metadata", "pattern", "send_stdout_as", "send_logs_as",
-                  "min_log_level", "max_log_size", "max_rotated_files"}
-_INPUT_KEYS = {"source", "queue_size", "queue_policy", "input_timeout"}
-_FLAG_KEYS = {"strategy", "max_restarts", "max_seconds", "auto_shutdown"}
-_GROUP_KEYS = _FLAG_KEYS | {"id", "members"}
-_RESTART_KEYS = {"policy", "backoff", "max_restarts", "window"}
-_BACKOFF_KEYS = {"initial", "max", "multiplier", "jitter"}
-_LIMIT_KEYS = {"memory", "cpu", "cpu_time", "open_files"}
-_HEALTH_KEYS = {"lease", "watchdog"}
-_DEPLOY_KEYS = {"machine", "working_dir", "labels", "distribute"}
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -201,7 +186,7 @@ class _Parser:
             if isinstance(mapping, str):
                 spec = InputSpec(input_id, mapping.strip(), where=where)
             elif isinstance(mapping, dict):
-                raw = self.mapping(mapping, where, _INPUT_KEYS)
+                raw = self.mapping(mapping, where, INPUT_KEYS)
                 source = raw.get("source")
                 if not isinstance(source, str):
                     self.problem(where + ("source",), "missing 'source' (e.g. node/output)")
@@ -242,11 +227,11 @@ class _Parser:
 
     def restart(self, raw_node: dict, path: Path) -> RestartSpec:
         rpath = path + ("restart",)
-        raw = self.mapping(raw_node.get("restart"), rpath, _RESTART_KEYS)
+        raw = self.mapping(raw_node.get("restart"), rpath, RESTART_KEYS)
         policy, ppath = self.either(raw, rpath + ("policy",), raw_node, "restart_policy")
         policy = RESTART_POLICIES[self.choice(policy, ppath, tuple(RESTART_POLICIES), "transient")]
         bpath = rpath + ("backoff",)
-        braw = self.mapping(raw.get("backoff"), bpath, _BACKOFF_KEYS)
+        braw = self.mapping(raw.get("backoff"), bpath, BACKOFF_KEYS)
         defaults = Backoff()
         initial, ipath = self.either(braw, bpath + ("initial",), raw_node, "restart_delay")
         cap, cap_path = self.either(braw, bpath + ("max",), raw_node, "max_restart_delay")
@@ -289,7 +274,7 @@ class _Parser:
             if not isinstance(op, dict):
                 self.problem(where, f"expected an operator mapping, got {_kind(op)}")
                 continue
-            raw = self.mapping(op, where, _OPERATOR_KEYS, _OPERATOR_KEYS - {
+            raw = self.mapping(op, where, OPERATOR_KEYS, OPERATOR_KEYS - {
                 "id", "name", "description", "python", "shared-library", "inputs", "outputs"})
             op_id = raw.get("id", raw_node.get("id") if where[-1] == "operator" else None)
             if not isinstance(op_id, str) or not _ID.match(op_id):
@@ -318,7 +303,7 @@ class _Parser:
         return tuple(result)
 
     def node(self, value: Any, path: Path, global_env: dict[str, str]) -> NodeSpec | None:
-        raw = self.mapping(value, path, _NODE_KEYS, _NO_EFFECT_NODE_KEYS)
+        raw = self.mapping(value, path, NODE_KEYS, NO_EFFECT_NODE_KEYS)
         if not raw:
             if isinstance(value, dict) or value is None:
                 self.problem(path, "a node needs at least an 'id'")
@@ -328,7 +313,7 @@ class _Parser:
             self.problem(path + ("id",), f"missing or invalid node id {node_id!r} (letters, "
                                          "digits, '_', '.', '-'; not 'dora')")
             return None
-        custom = self.mapping(raw.get("custom"), path + ("custom",), _CUSTOM_KEYS, {"build"})
+        custom = self.mapping(raw.get("custom"), path + ("custom",), CUSTOM_KEYS)
         where = path + ("custom",) if "custom" in raw else path
         spec_path = self.text(raw.get("path"), path + ("path",))
         run = self.text(custom.get("run"), where + ("run",))
@@ -377,21 +362,21 @@ class _Parser:
         if significant is not None and not isinstance(significant, bool):
             self.problem(path + ("significant",), "expected true or false")
             significant = None
-        lraw = self.mapping(raw.get("limits"), path + ("limits",), _LIMIT_KEYS)
+        lraw = self.mapping(raw.get("limits"), path + ("limits",), LIMIT_KEYS)
         lpath = path + ("limits",)
         limits = Limits(
             memory=self.convert(lraw.get("memory"), lpath + ("memory",), parse_size),
             cpu=self.convert(lraw.get("cpu"), lpath + ("cpu",), parse_percent),
             cpu_time=self.convert(lraw.get("cpu_time"), lpath + ("cpu_time",), parse_duration),
             open_files=self.integer(lraw.get("open_files"), lpath + ("open_files",), None, 1))
-        hraw = self.mapping(raw.get("health"), path + ("health",), _HEALTH_KEYS)
+        hraw = self.mapping(raw.get("health"), path + ("health",), HEALTH_KEYS)
         lease, lease_path = self.either(hraw, path + ("health", "lease"), raw,
                                         "health_check_timeout")
         health = Health(
             lease=self.convert(lease, lease_path, _positive_duration, 2.0),
             watchdog=self.convert(hraw.get("watchdog"), path + ("health", "watchdog"),
                                   _positive_duration))
-        deploy = self.mapping(raw.get("deploy"), path + ("deploy",), _DEPLOY_KEYS)
+        deploy = self.mapping(raw.get("deploy"), path + ("deploy",), DEPLOY_KEYS)
         machine = deploy.get("machine")
         if machine is not None and (isinstance(machine, bool) or
                                     not isinstance(machine, str | int)):
@@ -405,7 +390,19 @@ class _Parser:
             run=run, env=env, working_dir=working_dir, inputs=inputs, outputs=outputs,
             operators=operators, restart=self.restart(raw, path), shutdown=shutdown,
             significant=significant, limits=limits, health=health,
-            machine=str(machine) if machine else None, where=path)
+            machine=str(machine) if machine else None, where=path,
+            build=self.build(custom.get("build", raw.get("build")),
+                             path + (("custom", "build") if "build" in custom else ("build",))))
+
+    def build(self, value: Any, path: Path) -> tuple[str, ...]:
+        """`build:` as dora-rs takes it: one command per line (or a list of commands)."""
+        if value is None:
+            return ()
+        lines = value.splitlines() if isinstance(value, str) else value
+        if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+            self.problem(path, "expected a command, several lines of commands, or a list")
+            return ()
+        return tuple(line.strip() for line in lines if line.strip())
 
     def groups(self, value: Any) -> tuple[GroupSpec, ...]:
         if value is None:
@@ -416,7 +413,7 @@ class _Parser:
         result = []
         for i, item in enumerate(value):
             path: Path = ("groups", i)
-            raw = self.mapping(item, path, _GROUP_KEYS)
+            raw = self.mapping(item, path, GROUP_KEYS)
             group_id = raw.get("id")
             if not isinstance(group_id, str) or not _ID.match(group_id):
                 self.problem(path + ("id",), f"missing or invalid group id {group_id!r}")
@@ -436,7 +433,7 @@ def parse(data: Any, lines: Lines, file: str, base_dir: str = ".") -> tuple[Data
     if not isinstance(data, dict):
         parser.problem((), "the descriptor must be a mapping with a 'nodes' list")
         return None, parser.problems
-    raw = parser.mapping(data, (), _TOP_KEYS, _NO_EFFECT_TOP_KEYS)
+    raw = parser.mapping(data, (), TOP_KEYS, NO_EFFECT_TOP_KEYS)
     comm = parser.mapping(raw.get("communication"), ("communication",), {"zenoh"})
     zenoh = parser.mapping(comm.get("zenoh"), ("communication", "zenoh"), {"prefix"})
     prefix = "" if zenoh.get("prefix") is None else zenoh["prefix"]
@@ -444,7 +441,7 @@ def parse(data: Any, lines: Lines, file: str, base_dir: str = ".") -> tuple[Data
         parser.problem(("communication", "zenoh", "prefix"), "expected a key-expression prefix "
                        "without wildcards")
         prefix = ""
-    sup_raw = parser.mapping(raw.get("supervision"), ("supervision",), _FLAG_KEYS)
+    sup_raw = parser.mapping(raw.get("supervision"), ("supervision",), FLAG_KEYS)
     supervision = parser.flags(sup_raw, ("supervision",), SupervisionFlags())
     global_env = parser.env(raw.get("env"), ("env",))
     nodes_value = raw.get("nodes")

@@ -101,15 +101,23 @@ def resolve_command(node: NodeSpec, base_dir: str, python: str) -> list[str]:
 
 def check_files(df: Dataflow, lines: Lines, exists: Callable[[str], bool],
                 which: Callable[[str], str | None]) -> list[Problem]:
-    """Executables, scripts and operator files that are missing."""
+    """Executables, scripts and operator files that are missing.
+
+    For a node with `build:` steps a missing file is only a warning: building is what
+    `dora run` does first, and it may well create it."""
     problems: list[Problem] = []
+    built = False
 
     def add(path: tuple, message: str) -> None:
-        problems.append(Problem(df.file, lines.of(path), format_path(path), message))
+        if built:
+            message = message.replace("does not exist", "does not exist yet", 1) + \
+                "; the node's 'build' steps run first and may create it"
+        problems.append(Problem(df.file, lines.of(path), format_path(path), message, built))
 
     for node in df.nodes:
         if node.machine:  # deployed elsewhere: its files live on that machine
             continue
+        built = bool(node.build)
         workdir = posixpath.join(df.base_dir, node.working_dir or "")
         if node.path is not None or node.run:
             try:

@@ -114,7 +114,7 @@ def test_dora_rs_keys_without_effect_give_warnings_not_errors():
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert warnings
-    for key in ("build", "output_types", "send_stdout_as", "health_check_interval"):
+    for key in ("cpu_affinity", "output_types", "send_stdout_as", "health_check_interval"):
         assert any(f"'{key}' is accepted but has no effect here" in w for w in warnings), key
 
 
@@ -160,21 +160,21 @@ def test_schema_is_json_of_draft_2020_12():
 
 
 def test_schema_knows_exactly_the_keys_the_parser_knows():
-    from dora_supervisor import parse
+    from dora_supervisor import keys
 
     data = schema()
     defs = data["$defs"]
-    assert set(data["properties"]) == parse._TOP_KEYS
-    assert set(defs["node"]["properties"]) == parse._NODE_KEYS
-    assert set(defs["custom"]["properties"]) == parse._CUSTOM_KEYS
-    assert set(defs["operator"]["properties"]) == parse._OPERATOR_KEYS - {"wasm"}
-    assert set(defs["input"]["anyOf"][1]["properties"]) == parse._INPUT_KEYS
-    assert set(defs["flags"]["properties"]) == parse._FLAG_KEYS
-    assert set(defs["group"]["properties"]) == parse._GROUP_KEYS
-    assert set(defs["restart"]["properties"]) == parse._RESTART_KEYS
-    assert set(defs["restart"]["properties"]["backoff"]["properties"]) == parse._BACKOFF_KEYS
-    assert set(defs["limits"]["properties"]) == parse._LIMIT_KEYS
-    assert set(defs["health"]["properties"]) == parse._HEALTH_KEYS
+    assert set(data["properties"]) == keys.TOP_KEYS
+    assert set(defs["node"]["properties"]) == keys.NODE_KEYS
+    assert set(defs["custom"]["properties"]) == keys.CUSTOM_KEYS
+    assert set(defs["operator"]["properties"]) == keys.OPERATOR_KEYS - {"wasm"}
+    assert set(defs["input"]["anyOf"][1]["properties"]) == keys.INPUT_KEYS
+    assert set(defs["flags"]["properties"]) == keys.FLAG_KEYS
+    assert set(defs["group"]["properties"]) == keys.GROUP_KEYS
+    assert set(defs["restart"]["properties"]) == keys.RESTART_KEYS
+    assert set(defs["restart"]["properties"]["backoff"]["properties"]) == keys.BACKOFF_KEYS
+    assert set(defs["limits"]["properties"]) == keys.LIMIT_KEYS
+    assert set(defs["health"]["properties"]) == keys.HEALTH_KEYS
     for name in ("node", "custom", "operator", "flags", "group", "restart", "limits",
                  "health", "deploy"):
         assert defs[name]["additionalProperties"] is False, name

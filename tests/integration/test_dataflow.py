@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.conftest import ROOT, build_c_operator
@@ -54,3 +56,18 @@ def test_ctrl_c_mid_stream_loses_no_message(dora_run, dataflow):
     assert sent > 1000
     assert received == f"RECEIVED {sent} GAPS 0"
     assert run.lines("sink")[-3:-1] == ["CLOSED in", "STOP ALL_INPUTS_CLOSED"]
+
+
+def test_run_builds_the_c_operator_of_a_fresh_checkout(dora_run, tmp_path):
+    """`dora run` runs `build:` first, so the example works before anything was built."""
+    if shutil.which("make") is None or shutil.which("cc") is None:
+        pytest.skip("make and cc are needed to build examples/c-operator")
+    copy = tmp_path / "examples"
+    shutil.copytree(ROOT / "examples", copy, ignore=shutil.ignore_patterns(
+        "*.so", "target", "out", "__pycache__"))
+    shutil.copytree(ROOT / "dora_api" / "include", tmp_path / "dora_api" / "include")
+    assert not (copy / "c-operator" / "operator.so").exists()
+    run = dora_run(copy / "mini-dataflow.yml")
+    assert run.wait(60) == 0, run.text()
+    assert "dora: building node 'runtime-node': make -s -C c-operator" in run.text()
+    assert sum(line.startswith("logger: counter = ") for line in run.lines("logger")) == 100

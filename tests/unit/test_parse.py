@@ -523,16 +523,31 @@ def test_dora_rs_keys_without_effect_are_warnings():
         nodes:
           - id: a
             path: a.py
-            build: pip install numpy
+            cpu_affinity: [0]
             output_types: {x: std/core/v1/String}
             outputs: [x]
     """
     assert not errors(text)
     assert warnings(text) == [
-        "t.yml:5: warning: nodes[0].build: 'build' is accepted but has no effect here",
+        "t.yml:5: warning: nodes[0].cpu_affinity: 'cpu_affinity' is accepted but has no "
+        "effect here",
         "t.yml:6: warning: nodes[0].output_types: 'output_types' is accepted but has no "
         "effect here",
     ]
+
+
+def test_build_steps_are_one_command_per_line():
+    assert node("""
+        nodes:
+          - id: a
+            path: a.py
+            build: |
+              make -C lib
+              pip install -e .
+    """).build == ("make -C lib", "pip install -e .")
+    assert node("nodes:\n  - {id: a, path: a.py, build: [make, make install]}").build == \
+        ("make", "make install")
+    assert "expected a command" in errors("nodes:\n  - {id: a, path: a.py, build: 5}")[0]
 
 
 @pytest.mark.parametrize("text, message", [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dora_supervisor"
-PURE = ["errors", "units", "yamlsrc", "descriptor", "parse", "validate", "graph", "policy",
+PURE = ["errors", "units", "yamlsrc", "descriptor", "keys", "parse", "validate", "graph", "policy",
         "tree_model", "tree", "tree_stop"]
 FORBIDDEN = {"asyncio", "os", "signal", "subprocess", "time", "zenoh", "psutil", "socket",
              "threading", "random", "shutil", "pathlib", "io"}
