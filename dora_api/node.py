@@ -105,8 +105,6 @@ class Node:
                                           history=True),
         ]
         self._token = liveliness.declare_token(self._ns.alive(self._id, self._incarnation))
-        for source_node in config.get("closed", []):
-            self._close_inputs_from(source_node, None)
         self._wait_for_peers(config.get("wait_for", []), config.get("ready_timeout", 10.0))
         atexit.register(self.close)
         self._start_timers()
@@ -278,8 +276,6 @@ class Node:
         kind = message.get("t")
         if kind == "stop":
             self._send_stop("MANUAL")
-        elif kind == "closed":
-            self._close_inputs_from(message["node"], message.get("flushed"))
         elif kind == "restarted" and any(
                 spec["source"].split("/", 1)[0] == message["node"]
                 for spec in self._inputs.values()):
@@ -326,12 +322,16 @@ class Node:
 
     def _on_peer(self, sample) -> None:
         key = str(sample.key_expr)
-        node = key.rsplit("/", 2)[-2] if "/alive/" in key else key.rsplit("/", 1)[-1]
+        _, node, tail = key.rsplit("/", 2)
         alive = sample.kind == self._zenoh.SampleKind.PUT
+        finished = "/finished/" in key
         with self._peers_changed:
-            target = self._seen_finished if "/finished/" in key else self._seen_alive
+            target = self._seen_finished if finished else self._seen_alive
             (target.add if alive else target.discard)(node)
             self._peers_changed.notify_all()
+        if finished and alive:  # upstream finished for good: its outputs are closed
+            flushed = int(tail)
+            self._close_inputs_from(node, None if flushed < 0 else flushed)
 
     def _on_coordinator(self, sample) -> None:
         if sample.kind == self._zenoh.SampleKind.PUT:

@@ -44,8 +44,10 @@ class Namespace:
         """A node's liveliness token; the incarnation tells a successor from its past."""
         return f"{self.ctl}/alive/{node}/{incarnation}"
 
-    def finished(self, node: str = "*") -> str:
-        return f"{self.ctl}/finished/{node}"
+    def finished(self, node: str = "*", flushed: int | str = "*") -> str:
+        """Declared by the supervisor when `node` is finished for good; `flushed` is the
+        incarnation whose end-of-stream markers to wait for (-1: none, it crashed)."""
+        return f"{self.ctl}/finished/{node}/{flushed}"
 
     def to(self, node: str) -> str:
         return f"{self.ctl}/to/{node}"

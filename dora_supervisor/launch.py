@@ -42,7 +42,7 @@ def node_cwd(df: Dataflow, node: NodeSpec) -> str:
 
 def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
              incarnation: int, restart_count: int, wait_for: tuple[str, ...],
-             closed: tuple[str, ...], endpoints: dict) -> dict[str, str]:
+             endpoints: dict) -> dict[str, str]:
     config = {
         "dataflow_id": dataflow_id,
         "node_id": node.id,
@@ -53,7 +53,6 @@ def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
         "consumers": consumers_of(df, node.id),
         "endpoints": endpoints,
         "wait_for": list(wait_for),
-        "closed": list(closed),
         "incarnation": incarnation,
         "restart_count": restart_count,
         "lease_s": max(node.health.lease, LINK_LEASE_S),

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 from collections.abc import Callable
 
 import attrs
@@ -29,7 +30,8 @@ class NodeProcess:
     node: str
     incarnation: int
     proc: asyncio.subprocess.Process
-    control: asyncio.StreamReader
+    protocol: _Protocol
+    control: asyncio.BaseTransport
     readers: list[asyncio.Task]
     flushed: bool = False
 
@@ -53,31 +55,37 @@ async def spawn(node: str, incarnation: int, argv: list[str], env: dict[str, str
     if _SETPRIV:
         argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, pass_fds=(write_fd,), limit=2**20)
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _Protocol(loop), *argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            pass_fds=(write_fd,))
     except BaseException:
         os.close(read_fd)
         raise
     finally:
         os.close(write_fd)
+    proc = asyncio.subprocess.Process(transport, protocol, loop)
     control = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(control),
-                                 os.fdopen(read_fd, "rb", buffering=0))
+    control_transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(control), os.fdopen(read_fd, "rb", buffering=0))
     readers = [asyncio.create_task(_pump(proc.stdout, "stdout", on_line)),
                asyncio.create_task(_pump(proc.stderr, "stderr", on_line)),
                asyncio.create_task(_pump_notes(control, on_note))]
-    return NodeProcess(node, incarnation, proc, control, readers)
+    return NodeProcess(node, incarnation, proc, protocol, control_transport, readers)
 
 
 async def wait_exit(process: NodeProcess) -> tuple[int | None, int | None]:
-    """Wait for the leader's exit, clean up its group, drain its output; (code, signal)."""
-    returncode = await process.proc.wait()
+    """Wait for the leader's exit, clean up its group, drain its output; (code, signal).
+
+    Waits for the exit itself: `Process.wait()` also waits for the pipes to close, which
+    never happens while something the node started still holds its stdout."""
+    await process.protocol.exited
+    returncode = process.proc.returncode
     kill_group(process.pid)  # whatever it left behind dies with it
     done, pending = await asyncio.wait(process.readers, timeout=_OUTPUT_DRAIN_S)
     for task in pending:
         task.cancel()
+    process.control.close()
     if returncode < 0:
         return None, -returncode
     return returncode, None
@@ -119,6 +127,19 @@ def apply_rlimits(pid: int, cpu_time: float | None, open_files: int | None) -> N
             process.rlimit(psutil.RLIMIT_NOFILE, (open_files, open_files))
     except (psutil.Error, OSError, ValueError):
         pass
+
+
+class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """asyncio's own protocol, plus a future resolved the moment the process exits."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        super().__init__(limit=2**20, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
 
 
 async def _pump(stream: asyncio.StreamReader, name: str, on_line) -> None:

@@ -113,7 +113,7 @@ class Runtime:
         env = launch.node_env(
             self.df, node, dataflow_id=self.dataflow_id, descriptor=self.descriptor,
             incarnation=action.incarnation, restart_count=action.restart_count,
-            wait_for=action.wait_for, closed=action.closed,
+            wait_for=action.wait_for,
             endpoints=self.link.node_endpoints(
                 self._slots[node.id],
                 [self._slots[u] for u in sorted(upstream_nodes(node)) if u in self._slots]))

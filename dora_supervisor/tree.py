@@ -85,6 +85,8 @@ class Tree(GracefulStop):
 
     def _start_sup(self, sup_id: str) -> None:
         sup = self.sups[sup_id]
+        if sup.finished:
+            return
         sup.state, sup.started_at, sup.then, sup.cause = "running", self._now, None, None
         sup.terminating = []
         for child in sup.children:
@@ -102,8 +104,7 @@ class Tree(GracefulStop):
         worker.incarnation += 1
         worker.state, worker.pid, worker.alive, worker.closing = "starting", None, False, False
         worker.stop_cause, worker.started_at = None, self._now
-        closed = tuple(sorted(u for u in worker.upstream if self.workers[u].finished))
-        self._emit(Spawn(worker.id, worker.incarnation, worker.restarts, (), closed))
+        self._emit(Spawn(worker.id, worker.incarnation, worker.restarts))
         if worker.restarts:
             self._emit(NotifyRestarted(worker.id))
 
@@ -154,16 +155,19 @@ class Tree(GracefulStop):
                   incarnation=worker.incarnation, uptime_s=round(uptime, 3))
         flushed = worker.incarnation if event.flushed else None
         cause = worker.stop_cause
+        if self._in_termination(worker):  # its supervisor is stopping it: any exit is that
+            worker.restart_requested = False
+            if self.sups[worker.parent].cause == ExitReason.SHUTDOWN or self.stopping:
+                self._finish_worker(worker, reason, flushed, by_itself=False)
+            self._advance(worker.parent)
+            return
         if worker.restart_requested and not self.stopping:
             worker.state, worker.restart_requested = "exited", False
             self._start_child(worker.id)  # `dora restart NODE`: at once, not counted
             return
-        if cause in (ExitReason.SIBLING, ExitReason.ESCALATED) or (
-                cause == ExitReason.SHUTDOWN and self._in_termination(worker)):
-            worker.state = "exited"
-            if cause == ExitReason.SHUTDOWN:
+        if cause in (ExitReason.SIBLING, ExitReason.ESCALATED):
+            if self.stopping:
                 self._finish_worker(worker, reason, flushed, by_itself=False)
-            self._advance(worker.parent)
             return
         draining = bool(worker.upstream) and all(self.workers[u].finished for u in worker.upstream)
         if cause == ExitReason.SHUTDOWN or self.stopping or draining or \
@@ -231,8 +235,21 @@ class Tree(GracefulStop):
         self._terminate(sup_id, others, ExitReason.SIBLING, ("restart", affected, delay))
 
     def _terminate(self, sup_id: str, children: list[str], cause: ExitReason, then: tuple) -> None:
-        """Stop `children` one at a time in reverse start order, then carry out `then`."""
+        """Stop `children` one at a time in reverse start order, then carry out `then`.
+
+        A restart planned while another is still terminating siblings joins it (the
+        union of both, the longer delay); a plan to stop for good replaces a restart."""
         sup = self.sups[sup_id]
+        current = sup.then
+        if current is not None and current[0] != "restart":
+            return  # already stopping for good: nothing will be restarted
+        if current is not None and then[0] == "restart":
+            ids = set(then[1]) | set(current[1])
+            then = ("restart", [c for c in sup.children if c in ids], max(then[2], current[2]))
+            children = list(set(children) | set(sup.terminating))
+            cause = sup.cause or cause
+        if then[0] != "restart":
+            sup.pending.clear()  # restarts waiting for their backoff will not happen
         order = [c for c in reversed(sup.children) if c in children]
         sup.state = "stopping" if then[0] in ("fail", "finish", "bystander") else "restarting"
         sup.terminating, sup.cause, sup.then = order, cause, then
@@ -247,9 +264,7 @@ class Tree(GracefulStop):
             head = sup.terminating[0]
             if head in self.sups:
                 child = self.sups[head]
-                if child.state in ("running", "restarting"):
-                    if child.pending:
-                        child.pending = 0
+                if child.state in ("running", "restarting") and not child.finished:
                     self._terminate(head, list(child.children), sup.cause, ("bystander",))
                     return
                 if child.state == "stopping" and child.terminating:
@@ -269,9 +284,13 @@ class Tree(GracefulStop):
         then, sup.then = sup.then, None
         if then is None:
             return
-        if then[0] == "restart":
+        if then[0] == "restart" and self.stopping:
+            self._halt(sup, then[1])
+        elif then[0] == "restart":
             _, ids, delay = then
             self._schedule_restart(sup, ids, delay)
+        elif then[0] == "halt":
+            self._halt(sup, then[1])
         elif then[0] == "fail":
             sup.state = "failed"
             self._sup_failed(sup)
@@ -281,6 +300,8 @@ class Tree(GracefulStop):
                 self._advance(sup.parent)
         elif then[0] == "finish":
             self._sup_finished(sup)
+        if not sup.finished and not sup.terminating:
+            self._check_complete(sup_id)  # children may all have finished meanwhile
 
     def _stop_worker(self, worker: Worker, cause: ExitReason) -> None:
         worker.state, worker.stop_cause = "stopping", cause
@@ -292,25 +313,45 @@ class Tree(GracefulStop):
         self._emit(Schedule(worker.shutdown, TimerFired("grace", worker.id, worker.incarnation)))
 
     def _schedule_restart(self, sup: Supervisor, ids: list[str], delay: float) -> None:
-        sup.pending += 1
-        token = sup.pending
-        sup.then = ("restarting", ids)
+        sup.tokens += 1
+        sup.pending[sup.tokens] = ids
+        sup.state = "restarting"
         if delay <= 0:
-            self._do_restart(sup, ids)
+            self._do_restart(sup, sup.tokens)
         else:
-            self._emit(Schedule(delay, TimerFired("restart", sup.id, token)))
+            self._emit(Schedule(delay, TimerFired("restart", sup.id, sup.tokens)))
 
-    def _do_restart(self, sup: Supervisor, ids: list[str]) -> None:
-        sup.then, sup.pending, sup.state = None, 0, "running"
+    def _do_restart(self, sup: Supervisor, token: int) -> None:
+        ids = sup.pending.pop(token)
+        if not sup.pending and not sup.terminating:
+            sup.state = "running"
         for child in sup.children:
             if child not in ids:
                 continue
             if child in self.sups:
-                self.sups[child].history = ()
-                self.sups[child].restarts += 1
-            self._start_child(child)
+                if self.sups[child].state in ("exited", "failed"):
+                    self.sups[child].history = ()
+                    self.sups[child].restarts += 1
+                    self._start_child(child)
+            elif self.workers[child].state in ("backoff", "exited", "stopped"):
+                self._start_child(child)  # an overlapping plan may have restarted it
+
+    def _halt(self, sup: Supervisor, ids: list[str]) -> None:
+        """A planned restart that a stop overtook: the children are done for good."""
+        if not sup.pending and not sup.terminating:
+            sup.state = "running"
+        for child in ids:
+            if child in self.sups:
+                self._close_all(child)
+                if not self.sups[child].finished:
+                    self._sup_finished(self.sups[child])
+            elif not self.workers[child].finished:
+                self._finish_worker(self.workers[child], ExitReason.SHUTDOWN, None, False)
 
     def _sup_failed(self, sup: Supervisor) -> None:
+        if sup.parent is not None and sup.id in self.sups[sup.parent].terminating:
+            self._advance(sup.parent)  # its parent was stopping it anyway
+            return
         if sup.parent is None:
             self.failures.insert(0, f"supervisor '{sup.id}' gave up: more than "
                                     f"{sup.flags.max_restarts} restarts in "
@@ -341,7 +382,7 @@ class Tree(GracefulStop):
         while sup_id is not None:
             sup = self.sups[sup_id]
             flags = [w.finished for w in self._descendants(sup_id) if w.significant]
-            if sup.state == "running" and policy.auto_shutdown_due(
+            if sup.state != "stopping" and not sup.finished and policy.auto_shutdown_due(
                     sup.flags.auto_shutdown, flags, trigger):
                 self._log("auto_shutdown", supervisor=sup_id, mode=sup.flags.auto_shutdown)
                 if sup_id == ROOT:
@@ -363,6 +404,8 @@ class Tree(GracefulStop):
         sup.finished, sup.state = True, "exited"
         if sup.parent is None:
             self._end()
+        elif sup.id in self.sups[sup.parent].terminating:
+            self._advance(sup.parent)
         else:
             self._check_complete(sup.parent)
 
@@ -380,8 +423,11 @@ class Tree(GracefulStop):
     def _on_timer(self, event: TimerFired) -> None:
         if event.kind == "restart":
             sup = self.sups[event.target]
-            if sup.pending == event.token and sup.then and sup.then[0] == "restarting":
-                self._do_restart(sup, sup.then[1])
+            if event.token in sup.pending:
+                if self.stopping:
+                    self._halt(sup, sup.pending.pop(event.token))
+                else:
+                    self._do_restart(sup, event.token)
             return
         worker = self._current(event.target, event.token)
         if worker is None or worker.state not in ("starting", "running", "stopping"):

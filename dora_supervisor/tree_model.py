@@ -61,7 +61,8 @@ class Supervisor:
     terminating: list[str] = attrs.Factory(list)  # children still to stop, in stop order
     cause: ExitReason | None = None  # what the stops are for
     then: tuple | None = None  # after the stops: ("restart", ids, delay) | ("fail",) | ...
-    pending: int = 0  # token of the scheduled restart; 0 when none
+    pending: dict[int, list[str]] = attrs.Factory(dict)  # restart token -> children
+    tokens: int = 0  # the last restart token handed out
     finished: bool = False
     started_at: float | None = None
 
@@ -137,7 +138,6 @@ class Spawn:
     incarnation: int
     restart_count: int
     wait_for: tuple[str, ...] = ()
-    closed: tuple[str, ...] = ()  # upstream nodes already finished for good
 
 
 @attrs.frozen
@@ -222,5 +222,5 @@ def fill_wait_for(actions: list[Action], workers: dict[str, Worker]) -> list[Act
                                               if node in w.upstream}
         return tuple(sorted((near & live) - {node}))
 
-    return [Spawn(a.node, a.incarnation, a.restart_count, neighbours(a.node), a.closed)
+    return [Spawn(a.node, a.incarnation, a.restart_count, neighbours(a.node))
             if isinstance(a, Spawn) else a for a in actions]

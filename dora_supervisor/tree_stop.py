@@ -21,9 +21,12 @@ class GracefulStop:
             return
         self.stopping = True
         self._log("dataflow_stopping", reason=event.reason)
-        for sup in self.sups.values():
-            if sup.then and sup.then[0] == "restarting":
-                sup.then, sup.pending, sup.state = None, 0, "running"
+        for sup in list(self.sups.values()):  # planned restarts will not happen
+            for ids in list(sup.pending.values()):
+                sup.pending.clear()
+                self._halt(sup, ids)
+            if sup.then and sup.then[0] == "restart":
+                sup.then = ("halt", sup.then[1])
         for worker in self.workers.values():
             if worker.state in ("backoff", "stopped", "exited", "failed") and not worker.finished:
                 self._finish_worker(worker, ExitReason.SHUTDOWN, None, by_itself=False)

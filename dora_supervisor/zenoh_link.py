@@ -59,10 +59,9 @@ class ZenohLink:
 
     def mark_finished(self, node: str, flushed: int | None) -> None:
         """Announce that `node` is finished for good: its outputs are closed."""
-        if node not in self._finished_tokens:
+        if node not in self._finished_tokens:  # history: late subscribers learn it too
             self._finished_tokens[node] = self.session.liveliness().declare_token(
-                self.ns.finished(node))
-        self.tell("all", {"t": "closed", "node": node, "flushed": flushed})
+                self.ns.finished(node, -1 if flushed is None else flushed))
 
     def close(self) -> None:
         try:

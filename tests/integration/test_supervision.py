@@ -194,3 +194,16 @@ def test_a_frozen_node_loses_its_liveliness_and_is_restarted(dora_run, dataflow)
     assert run.events("liveliness_lost", "frozen")
     run.interrupt()
     assert run.wait(20) == 0
+
+
+def test_an_exit_is_seen_even_when_a_leftover_child_holds_the_output(dora_run, dataflow):
+    run = dora_run(dataflow("""
+        nodes:
+          - id: leaky
+            custom: {run: sh -c "sleep 30 & echo started; exit 3"}
+            restart: {policy: temporary}
+    """))
+    assert run.wait(20) == 1  # reported at once; the sleep dies with the node's group
+    exited = run.events("node_exited", "leaky")[0]
+    assert exited["code"] == 3 and exited["reason"] == "exit_code"
+    assert "started" in run.lines("leaky")

@@ -422,3 +422,84 @@ def test_a_late_token_loss_of_a_dead_incarnation_never_kills_its_successor():
     sim.post(Liveliness("a", old, False))
     sim.advance(1)
     assert sim.kills == [] and sim.tree.workers["a"].state == "running"
+
+
+# -- regressions found in review: plans that overlap, stops that overtake them ----------
+
+
+def test_two_overlapping_one_for_one_restarts_both_happen():
+    sim = Sim(THREE % "one_for_one")
+    sim.exit("a", 1)  # restart due in 0.1 s
+    sim.advance(0.05)
+    sim.exit("b", 1)  # a second restart while the first waits for its backoff
+    sim.advance(30)
+    assert sim.starts == {"a": 2, "b": 2, "c": 1}
+    assert all(sim.tree.workers[n].state == "running" for n in "abc")
+
+
+def test_auto_shutdown_still_happens_while_a_restart_is_pending():
+    sim = Sim("""
+        nodes:
+          - {id: src, path: s.py, outputs: [o]}
+          - {id: ticker, path: t.py, inputs: {tick: dora/timer/millis/10},
+             restart: {policy: permanent}, significant: false}
+    """)
+    sim.exit("ticker", 1)  # backoff: the root is restarting
+    sim.exit("src", 0)  # the last significant node finishes
+    sim.advance(60)
+    assert sim.result is not None and sim.result.ok
+
+
+def test_a_sibling_restart_waits_for_a_group_that_is_shutting_down_by_itself():
+    sim = Sim("""
+        supervision: {strategy: one_for_all, auto_shutdown: never}
+        groups:
+          - {id: g, auto_shutdown: any_significant, members: [s, k]}
+        nodes:
+          - {id: s, path: s.py, outputs: [o]}
+          - {id: k, path: k.py, restart: {policy: permanent}}
+          - {id: x, path: x.py, restart: {policy: permanent}}
+    """)
+    sim.deaf.add("k")
+    sim.exit("s", 0)  # g's auto shutdown: STOP to k, which ignores it
+    sim.exit("x", 1)  # the root's one_for_all must wait for g, then restart x
+    sim.advance(60)
+    assert sim.starts["x"] == 2 and sim.tree.sups["g"].finished
+    sim.post(StopDataflow())
+    sim.advance(60)
+    assert sim.result is not None and sim.result.ok
+
+
+def test_a_group_terminating_its_draining_children_completes():
+    sim = Sim("""
+        groups:
+          - {id: g, auto_shutdown: any_significant, members: [s, k, m]}
+        nodes:
+          - {id: s, path: s.py, outputs: [o], significant: false}
+          - {id: k, path: k.py, inputs: {x: s/o}, significant: true}
+          - {id: m, path: m.py, inputs: {x: s/o}}
+    """)
+    sim.deaf.add("s")
+    sim.post(StopDataflow())
+    sim.exit("s", 0)  # k and m drain
+    sim.exit("k", 0)  # significant: g shuts down, terminating what is left
+    sim.exit("m", 0)
+    sim.advance(60)
+    assert sim.result is not None and sim.result.ok
+    assert sim.tree.sups["g"].state == "exited" and not sim.tree.sups["g"].terminating
+
+
+def test_a_stop_during_a_sibling_termination_never_respawns():
+    sim = Sim("""
+        supervision: {strategy: one_for_all, auto_shutdown: never}
+        nodes:
+          - {id: a, path: a.py, restart: {policy: permanent, backoff: {initial: 1s, jitter: 0}}}
+          - {id: b, path: b.py, restart: {policy: permanent}}
+    """)
+    sim.deaf.add("b")
+    sim.exit("a", 1)  # one_for_all: STOP to b, which ignores it (5 s grace)
+    spawned = len(sim.spawns)
+    sim.post(StopDataflow())
+    sim.advance(30)
+    assert sim.spawns[spawned:] == []
+    assert sim.result is not None and sim.result.ok
