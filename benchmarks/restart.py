@@ -76,12 +76,7 @@ nodes:
                 if sum(line.startswith("FIRST") for line in lines) > restarts:
                     break
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc, 20)
     return gaps_from_lines(lines)
 
 
@@ -112,12 +107,7 @@ def idle_cpu(nodes: int, window: float, workdir: Path) -> dict:
         child_after = sum(sum(c.cpu_times()[:2]) for c in children)
         rss = coordinator.memory_info().rss
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc, 60)
         log.close()
     used = (after.user + after.system) - (before.user + before.system)
     return {"nodes": nodes, "window_s": round(elapsed, 2),
@@ -129,6 +119,16 @@ def idle_cpu(nodes: int, window: float, workdir: Path) -> dict:
 def _alive_children(coordinator: psutil.Process) -> list[psutil.Process]:
     return [c for c in coordinator.children() if c.is_running()
             and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def stop(proc: subprocess.Popen, grace: float) -> None:
+    """Ctrl-C for `dora run`, then SIGKILL of its group if it takes longer than `grace`."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def summary(gaps: list[float]) -> dict:

@@ -153,3 +153,18 @@ def build_c_operator() -> None:
     result = subprocess.run(["make", "-C", str(ROOT / "examples" / "c-operator")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def compile_c(source: str, out_dir: Path, name: str = "operator") -> Path:
+    """Compile C operator source with the system compiler into `out_dir/<name>.so`."""
+    compiler = os.environ.get("CC", "cc")
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}) on PATH: C operators cannot be built")
+    src = out_dir / f"{name}.c"
+    src.write_text(textwrap.dedent(source))
+    target = out_dir / f"{name}.so"
+    result = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-Wall", "-Werror",
+                             f"-I{ROOT / 'dora_api' / 'include'}", "-o", str(target), str(src)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return target

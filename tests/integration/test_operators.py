@@ -3,7 +3,6 @@ process under the real `dora run`, their lifecycle, and how a broken operator is
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import textwrap
@@ -11,27 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, compile_c
 
 pytestmark = pytest.mark.timeout(90)
 
 EXAMPLES = ROOT / "examples"
 INCLUDE = ROOT / "dora_api" / "include"
-
-
-def compile_c(source: str, out_dir: Path, name: str = "operator") -> Path:
-    """Compile C operator source with the system compiler into `out_dir/<name>.so`."""
-    compiler = os.environ.get("CC", "cc")
-    if shutil.which(compiler) is None:
-        pytest.skip(f"no C compiler ({compiler}) on PATH: C operators cannot be built")
-    src = out_dir / f"{name}.c"
-    src.write_text(textwrap.dedent(source))
-    target = out_dir / f"{name}.so"
-    result = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-Wall", f"-I{INCLUDE}",
-                             "-o", str(target), str(src)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return target
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import enum
-import os
-import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -21,9 +18,7 @@ from dora_api.operators import (
     to_status,
 )
 from dora_api.runtime import Runtime, display_path, split_inputs
-
-ROOT = Path(__file__).resolve().parents[2]
-INCLUDE = ROOT / "dora_api" / "include"
+from tests.conftest import ROOT, compile_c
 
 
 def python_operator(tmp_path: Path, source: str, op_id: str = "op") -> PythonOperator:
@@ -194,20 +189,6 @@ def test_missing_file_and_unknown_kind(tmp_path):
 
 # -- C operators (ctypes) -----------------------------------------------------------------
 
-def compile_c(tmp_path: Path, source: str, name: str = "op") -> Path:
-    compiler = os.environ.get("CC", "cc")
-    if shutil.which(compiler) is None:
-        pytest.skip(f"no C compiler ({compiler}) on PATH")
-    src = tmp_path / f"{name}.c"
-    src.write_text(textwrap.dedent(source))
-    target = tmp_path / f"{name}.so"
-    result = subprocess.run([compiler, "-shared", "-fPIC", "-Wall", "-Werror", f"-I{INCLUDE}",
-                             "-o", str(target), str(src)], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
-    return target
-
-
 C_BODY = """
     #include "operator_api.h"
     #include <stdlib.h>
@@ -237,7 +218,7 @@ C_BODY = """
 
 @pytest.mark.timeout(60)
 def test_c_operator_init_input_output_and_drop(tmp_path):
-    library = compile_c(tmp_path, C_BODY.replace("INIT_CODE", "0"))
+    library = compile_c(C_BODY.replace("INIT_CODE", "0"), tmp_path)
     op = load_operator("op-c", "shared-library", str(library), "op.so")
     assert isinstance(op, SharedLibraryOperator)
     sent = Sent()
@@ -264,14 +245,14 @@ def test_c_operator_init_input_output_and_drop(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_c_operator_init_failure_and_missing_symbol(tmp_path):
-    library = compile_c(tmp_path, C_BODY.replace("INIT_CODE", "3"), "init")
+    library = compile_c(C_BODY.replace("INIT_CODE", "3"), tmp_path, "init")
     with pytest.raises(OperatorError) as caught:
         load_operator("op-c", "shared-library", str(library), "init.so")
     assert str(caught.value) == "operator 'op-c' (init.so): dora_init_operator failed " \
                                 "(returned 3)"
-    library = compile_c(tmp_path, """
+    library = compile_c("""
         int dora_init_operator(void **ctx) { *ctx = 0; return 0; }
-    """, "partial")
+    """, tmp_path, "partial")
     with pytest.raises(OperatorError) as caught:
         load_operator("op-c", "shared-library", str(library), "partial.so")
     assert str(caught.value) == "operator 'op-c' (partial.so): missing symbol dora_drop_operator"
@@ -284,7 +265,7 @@ def test_c_operator_init_failure_and_missing_symbol(tmp_path):
 @pytest.mark.timeout(60)
 def test_header_accepts_operators_written_for_the_original_dora_api(tmp_path):
     """The original dora examples spell the callback `const int (*output_fn_raw)(...)`."""
-    compile_c(tmp_path, """
+    compile_c("""
         #include "operator_api.h"
         int dora_init_operator(void **operator_context) { *operator_context = 0; return 0; }
         void dora_drop_operator(void *operator_context) { (void)operator_context; }
@@ -299,12 +280,12 @@ def test_header_accepts_operators_written_for_the_original_dora_api(tmp_path):
             (void)operator_context;
             return output_fn_raw(id_start, id_len, data_start, data_len, output_context);
         }
-    """, "original")
+    """, tmp_path, "original")
 
 
 @pytest.mark.timeout(60)
 def test_the_c_example_counts(tmp_path):
-    library = compile_c(tmp_path, (ROOT / "examples" / "c-operator" / "operator.c").read_text())
+    library = compile_c((ROOT / "examples" / "c-operator" / "operator.c").read_text(), tmp_path)
     op = load_operator("op-c", "shared-library", str(library))
     sent = Sent()
     for _ in range(3):
