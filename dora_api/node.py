@@ -251,8 +251,15 @@ class Node:
             if raw and raw[0] == flush_kind:
                 self._on_flush(input_id, int(raw[1:] or 0))
                 return
-            kind, metadata = decode_attachment(raw)
-            value = decode_value(kind, sample.payload.to_bytes())
+            try:
+                kind, metadata = decode_attachment(raw)
+                value = decode_value(kind, sample.payload.to_bytes())
+            except Exception as exc:  # a payload we cannot read: say so, keep the input
+                self._events.put({"type": "ERROR", "id": input_id, "kind": "dora",
+                                  "error": f"cannot decode a message on input '{input_id}': "
+                                           f"{type(exc).__name__}: {exc}",
+                                  "value": None, "metadata": {}})
+                return
             put({"type": "INPUT", "id": input_id, "value": value, "metadata": metadata,
                  "kind": "dora"}, depth, drop_oldest)
 
@@ -373,11 +380,12 @@ class Node:
 def _pump(subscriber, on_sample) -> None:
     """Feed one input's samples to the event queue (a daemon thread, so it never keeps
     the interpreter alive); blocking here is the backpressure on the sender."""
-    try:
-        for sample in subscriber:
-            on_sample(sample)
-    except Exception:  # the session closed under us: the stream has ended
-        pass
+    while True:
+        try:
+            sample = subscriber.recv()
+        except Exception:  # the subscriber or session is closed: the stream has ended
+            return
+        on_sample(sample)
 
 
 def _direct(callback):

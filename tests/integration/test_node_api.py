@@ -61,6 +61,16 @@ def test_timers_recv_async_and_next_timeout(dora_run, dataflow):
     assert run.lines("probe") == ["TICKS 3 VALUE b''", "TIMEOUT None", "STOP MANUAL"]
 
 
+def test_an_undecodable_message_is_an_error_event_and_the_input_lives_on(dora_run, dataflow):
+    run = dora_run(dataflow("""
+        nodes:
+          - {id: bad, path: {nodes}/bad_arrow_producer.py, outputs: [out]}
+          - {id: sink, path: {nodes}/event_printer.py, inputs: {x: bad/out}}
+    """))
+    assert run.wait(30) == 0, run.text()
+    assert run.lines("sink")[:2] == ["ERROR x", "INPUT x"]
+
+
 def test_downstream_nodes_hear_of_an_upstream_restart(dora_run, dataflow):
     run = dora_run(dataflow("""
         supervision: {auto_shutdown: never}
@@ -72,6 +82,7 @@ def test_downstream_nodes_hear_of_an_upstream_restart(dora_run, dataflow):
             restart: {policy: permanent, backoff: {initial: 50ms}}
           - id: watcher
             path: {nodes}/event_printer.py
+            args: --quiet-inputs
             inputs: {x: flaky/out}
     """))
     run.wait_for(lambda r: "NODE_RESTARTED flaky" in r.lines("watcher"), 20,
