@@ -93,7 +93,3 @@ class EventQueue:
     def empty(self) -> bool:
         with self._cond:
             return not self._events
-
-    @property
-    def ended(self) -> bool:
-        return self._closed and not self._events
