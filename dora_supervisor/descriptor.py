@@ -166,6 +166,8 @@ def parse_timer(source: str) -> float | None:
     except ValueError:
         raise ValueError(f"malformed timer '{source}': '{number}' is not a "
                          f"{'number' if unit == 'hz' else 'whole number'}") from None
-    if value <= 0:
-        raise ValueError(f"malformed timer '{source}': the interval must be positive")
+    if not value > 0 or value == float("inf"):  # also rejects nan
+        what = "frequency" if unit == "hz" else "interval"
+        raise ValueError(f"malformed timer '{source}': the {what} must be a positive, "
+                         "finite number")
     return 1.0 / value if unit == "hz" else value * _TIMER_SCALE[unit]

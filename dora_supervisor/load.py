@@ -8,7 +8,7 @@ import shutil
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.errors import DescriptorError, Problem
 from dora_supervisor.parse import parse
-from dora_supervisor.validate import check_files, check_references
+from dora_supervisor.validate import check_files, check_references, expand_operator_shorthand
 from dora_supervisor.yamlsrc import YamlSyntaxError, format_path, load_yaml
 
 __all__ = ["load_descriptor"]
@@ -27,9 +27,9 @@ def load_descriptor(file: str) -> tuple[Dataflow, list[Problem]]:
         raise DescriptorError([Problem(file, exc.line, "", str(exc))]) from None
     base_dir = os.path.dirname(os.path.abspath(file))
     dataflow, problems = parse(data, lines, file, base_dir)
-    problems += [Problem(file, lines.of(path), format_path(path), msg)
-                 for path, msg in duplicates]
+    problems += [Problem(file, line, format_path(path), msg) for path, line, msg in duplicates]
     if dataflow is not None:
+        dataflow = expand_operator_shorthand(dataflow)
         problems += check_references(dataflow, lines)
         problems += check_files(dataflow, lines, os.path.exists, shutil.which)
     problems.sort(key=lambda p: (p.line, p.path))

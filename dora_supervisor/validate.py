@@ -10,12 +10,34 @@ import posixpath
 import shlex
 from collections.abc import Callable
 
+import attrs
+
 from dora_supervisor.descriptor import Dataflow, NodeSpec
 from dora_supervisor.errors import Problem
 from dora_supervisor.parse import did_you_mean
 from dora_supervisor.yamlsrc import Lines, format_path
 
-__all__ = ["check_references", "check_files", "resolve_command"]
+__all__ = ["check_references", "check_files", "resolve_command", "expand_operator_shorthand"]
+
+
+def expand_operator_shorthand(df: Dataflow) -> Dataflow:
+    """`node/output` for a node running a single operator means `node/op/output`.
+
+    dora-rs lets other nodes address a single `operator:`'s outputs without the operator
+    id; rewriting those sources here keeps one addressing scheme everywhere else."""
+    single = {n.id: n.operators[0].id for n in df.nodes if len(n.operators) == 1}
+    producers = {n.id: n for n in df.nodes}
+
+    def expanded(spec):
+        op = single.get(spec.source_node)
+        if op is None or spec.is_timer or spec.source_output in producers[spec.source_node].outputs:
+            return spec
+        if f"{op}/{spec.source_output}" not in producers[spec.source_node].outputs:
+            return spec
+        return attrs.evolve(spec, source=f"{spec.source_node}/{op}/{spec.source_output}")
+
+    nodes = tuple(attrs.evolve(n, inputs=tuple(expanded(i) for i in n.inputs)) for n in df.nodes)
+    return attrs.evolve(df, nodes=nodes)
 
 
 def check_references(df: Dataflow, lines: Lines) -> list[Problem]:

@@ -48,13 +48,13 @@ class YamlSyntaxError(ValueError):
         super().__init__(message)
 
 
-def load_yaml(text: str) -> tuple[Any, Lines, list[tuple[Path, str]]]:
-    """Parse `text`; return data, line map and duplicate-key complaints.
+def load_yaml(text: str) -> tuple[Any, Lines, list[tuple[Path, int, str]]]:
+    """Parse `text`; return data, line map and duplicate keys (path, line, message).
 
     Raises `YamlSyntaxError` (with a line) when the text is not YAML.
     """
     lines = Lines()
-    duplicates: list[tuple[Path, str]] = []
+    duplicates: list[tuple[Path, int, str]] = []
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
@@ -85,7 +85,9 @@ def _build(loader, node, path: Path, lines: Lines, duplicates) -> Any:
                 key = str(key)
             child = path + (key,)
             if key in result:
-                duplicates.append((child, f"key '{key}' appears twice"))
+                duplicates.append((child, key_node.start_mark.line + 1,
+                                   f"key '{key}' appears twice (first at line "
+                                   f"{lines.of(child)})"))
             lines.set(child, key_node.start_mark.line + 1)
             result[key] = _build(loader, value_node, child, lines, duplicates)
         return result

@@ -421,8 +421,10 @@ def test_timers(source: str, interval: float):
 
 @pytest.mark.parametrize("source, message", [
     ("dora/timer/millis/abc", "'abc' is not a whole number"),
-    ("dora/timer/hz/0", "must be positive"),
-    ("dora/timer/secs/0", "must be positive"),
+    ("dora/timer/hz/0", "the frequency must be a positive, finite number"),
+    ("dora/timer/hz/inf", "the frequency must be a positive, finite number"),
+    ("dora/timer/hz/nan", "the frequency must be a positive, finite number"),
+    ("dora/timer/secs/0", "the interval must be a positive, finite number"),
     ("dora/timer/minutes/1", "expected dora/timer/"),
 ])
 def test_malformed_timers_are_errors(source: str, message: str):
