@@ -8,7 +8,13 @@ from dora_api import Node
 node = Node()
 logging.info("consumer ready")
 logging.warning("a warning from %s", "the consumer")
-time.sleep(1.0)  # the producer sends everything and finishes meanwhile
+# Consume nothing until the producer has sent everything and finished (its closure,
+# then STOP, are queued last), so the burst input can show what drop_oldest keeps.
+deadline = time.monotonic() + 20
+while not any(e["type"] == "STOP" for e in list(node._events._events)):
+    if time.monotonic() > deadline:
+        raise SystemExit("the producer never finished")
+    time.sleep(0.01)
 events = node.drain()
 burst = [int.from_bytes(e["value"], "little") for e in events
          if e["type"] == "INPUT" and e["id"] == "burst"]
