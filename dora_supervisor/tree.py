@@ -333,6 +333,10 @@ class Tree(GracefulStop):
                     self.sups[child].history = ()
                     self.sups[child].restarts += 1
                     self._start_child(child)
+            elif self.workers[child].policy == "temporary" and \
+                    self.workers[child].state == "exited":
+                # OTP: a temporary child terminated as a bystander is removed, not restarted
+                self._finish_worker(self.workers[child], ExitReason.SIBLING, None, False)
             elif self.workers[child].state in ("backoff", "exited", "stopped"):
                 self._start_child(child)  # an overlapping plan may have restarted it
 

@@ -503,3 +503,28 @@ def test_a_stop_during_a_sibling_termination_never_respawns():
     sim.advance(30)
     assert sim.spawns[spawned:] == []
     assert sim.result is not None and sim.result.ok
+
+
+def test_temporary_bystander_is_not_restarted_by_one_for_all():
+    sim = Sim("""
+        supervision: {strategy: one_for_all, auto_shutdown: never}
+        nodes:
+          - {id: a, path: a.py, restart: {policy: permanent}}
+          - {id: t, path: t.py, restart: {policy: temporary}}
+    """)
+    sim.exit("a", 1)
+    sim.advance(1)
+    assert sim.starts == {"a": 2, "t": 1}
+    assert sim.tree.workers["t"].finished and "t" in sim.closed
+
+
+def test_significant_bystander_does_not_trigger_auto_shutdown():
+    sim = Sim("""
+        supervision: {strategy: one_for_all, auto_shutdown: any_significant}
+        nodes:
+          - {id: a, path: a.py, restart: {policy: permanent}}
+          - {id: s, path: s.py, restart: {policy: transient}, significant: true}
+    """)
+    sim.exit("a", 1)  # s is terminated as a bystander: that is not finishing by itself
+    sim.advance(1)
+    assert sim.result is None and sim.starts == {"a": 2, "s": 2}
