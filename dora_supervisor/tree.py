@@ -391,9 +391,10 @@ class Tree(GracefulStop):
                 self._log("auto_shutdown", supervisor=sup_id, mode=sup.flags.auto_shutdown)
                 if sup_id == ROOT:
                     self._on_stop(StopDataflow("auto_shutdown"))
-                else:
-                    self._terminate(sup_id, list(sup.children), ExitReason.SHUTDOWN, ("finish",))
-                return
+                    return
+                # OTP's significant_escalation: a group that shuts itself down has, for its
+                # parent, finished by itself: the parent's own auto_shutdown may follow.
+                self._terminate(sup_id, list(sup.children), ExitReason.SHUTDOWN, ("finish",))
             sup_id = sup.parent
 
     def _check_complete(self, sup_id: str) -> None:

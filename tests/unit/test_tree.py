@@ -528,3 +528,18 @@ def test_significant_bystander_does_not_trigger_auto_shutdown():
     sim.exit("a", 1)  # s is terminated as a bystander: that is not finishing by itself
     sim.advance(1)
     assert sim.result is None and sim.starts == {"a": 2, "s": 2}
+
+
+def test_significant_escalation_a_group_shutting_down_lets_its_parent_shut_down():
+    sim = Sim("""
+        groups:
+          - {id: g, auto_shutdown: any_significant, members: [s, k]}
+        nodes:
+          - {id: s, path: s.py, outputs: [o]}
+          - {id: k, path: k.py, restart: {policy: permanent}}
+          - {id: ticker, path: t.py, restart: {policy: permanent}}
+    """)
+    sim.exit("s", 0)  # g shuts down (stops k); the root's only significant node is done
+    sim.advance(30)
+    assert "ticker" in sim.stops
+    assert sim.result is not None and sim.result.ok
