@@ -21,7 +21,7 @@ def run_builds(df: Dataflow) -> None:
         if node.machine:
             continue
         env = dict(os.environ)
-        env.update(node.env)
+        env.update({key: os.path.expandvars(value) for key, value in node.env.items()})
         for command in node.build:
             print(f"dora: building node '{node.id}': {command}", file=sys.stderr)
             result = subprocess.run(command, shell=True, cwd=node_cwd(df, node), env=env,

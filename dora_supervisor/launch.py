@@ -66,7 +66,7 @@ def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
              "inputs": [i.id for i in op.inputs], "outputs": list(op.outputs)}
             for op in node.operators]
     env = dict(os.environ)
-    env.update(node.env)
+    env.update({key: os.path.expandvars(value) for key, value in node.env.items()})
     env[wire.CONFIG_ENV] = json.dumps(config)
     env["PYTHONUNBUFFERED"] = "1"
     env["DORA_NODE_ID"] = node.id

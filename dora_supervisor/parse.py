@@ -154,8 +154,12 @@ class _Parser:
         env = {}
         for key, item in self.mapping(value, path, set(value or {}) if isinstance(value, dict)
                                       else set()).items():
-            if isinstance(item, dict | list) or item is None:
-                self.problem(path + (key,), "expected a string, number or boolean")
+            if isinstance(item, dict) and list(item) == ["__dora_env"] and \
+                    isinstance(item["__dora_env"], str):
+                env[str(key)] = "${" + item["__dora_env"] + "}"  # dora-rs: a host variable
+            elif isinstance(item, dict | list) or item is None:
+                self.problem(path + (key,), "expected a string, number, boolean or "
+                                            "{__dora_env: HOST_VARIABLE}")
             else:
                 env[str(key)] = str(item).lower() if isinstance(item, bool) else str(item)
         return env

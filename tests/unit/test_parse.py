@@ -587,3 +587,15 @@ def test_a_document_that_is_not_a_mapping_gives_no_model():
     assert dataflow is None
     assert [p.message for p in problems] == ["the descriptor must be a mapping with a "
                                              "'nodes' list"]
+
+
+def test_env_values_may_name_a_host_variable_as_in_dora_rs():
+    env = node("""
+        nodes:
+          - id: a
+            path: a.py
+            env: {TOKEN: {__dora_env: HOST_TOKEN}, GREETING: "hi $USER", N: 3, FLAG: true}
+    """).env
+    assert env == {"TOKEN": "${HOST_TOKEN}", "GREETING": "hi $USER", "N": "3", "FLAG": "true"}
+    assert "expected a string, number, boolean" in errors(
+        "nodes:\n  - {id: a, path: a.py, env: {X: {other: 1}}}")[0]
