@@ -64,7 +64,12 @@ def load_yaml(text: str) -> tuple[Any, Lines, list[tuple[Path, int, str]]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
-        return _raise(line, f"invalid YAML: {exc.problem or exc.context}")
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        if exc.context and exc.problem and exc.context_mark is not None:
+            message += f" ({exc.context} started at line {exc.context_mark.line + 1})"
+        if "<block end>" in (exc.problem or ""):
+            message += "; check the indentation"
+        return _raise(line, message)
     except yaml.YAMLError as exc:
         return _raise(0, f"invalid YAML: {exc}")
     finally:
