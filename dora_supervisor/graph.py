@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from dora_supervisor.descriptor import Dataflow, NodeSpec
@@ -48,35 +49,41 @@ def will_drain(df: Dataflow, finished: Iterable[str], stopping: Iterable[str]) -
 
 
 def mermaid(df: Dataflow) -> str:
-    """The dataflow as a mermaid flowchart; runtime nodes become subgraphs of operators."""
+    """The dataflow as a mermaid flowchart; runtime nodes become subgraphs of operators.
+
+    Identifiers are sanitised (mermaid ids cannot hold `/` or `-` safely); the names users
+    wrote appear as quoted labels."""
     lines = ["flowchart TB"]
     timers: dict[str, str] = {}
+    producers = {n.id: n for n in df.nodes}
     for node in df.nodes:
         if node.operators:
-            lines.append(f"  subgraph {node.id}")
-            lines += [f"    {node.id}/{op.id}[{op.id}]" for op in node.operators]
+            lines.append(f'  subgraph {_mid(node.id)}["{node.id}"]')
+            lines += [f'    {_mid(node.id, op.id)}["{op.id}"]' for op in node.operators]
             lines.append("  end")
         else:
-            lines.append(f"  {node.id}")
+            lines.append(f'  {_mid(node.id)}["{node.id}"]')
+    edges = []
     for node in df.nodes:
         for spec in node.inputs:
-            target = node.id
-            label = spec.id
+            target, label = _mid(node.id), spec.id
             if node.operators and "/" in spec.id:
                 op_id, label = spec.id.split("/", 1)
-                target = f"{node.id}/{op_id}"
+                target = _mid(node.id, op_id)
             if spec.is_timer:
-                name = timers.setdefault(spec.source, f"timer{len(timers)}")
-                source = name
+                source = timers.setdefault(spec.source, f"timer{len(timers)}")
+                output = ""
             else:
-                source = spec.source_node
-                producer = df.node(spec.source_node) if any(
-                    n.id == spec.source_node for n in df.nodes) else None
-                if producer is not None and producer.operators and "/" in spec.source_output:
-                    source = f"{spec.source_node}/{spec.source_output.split('/', 1)[0]}"
-            output = spec.source_output if not spec.is_timer else ""
-            edge = f"{output} as {label}" if output and output != label else label
-            lines.append(f"  {source} -- {edge} --> {target}")
-    for source, name in timers.items():
-        lines.insert(1, f"  {name}[\\{source}/]")
-    return "\n".join(lines) + "\n"
+                source, output = _mid(spec.source_node), spec.source_output
+                producer = producers.get(spec.source_node)
+                if producer is not None and producer.operators and "/" in output:
+                    op_id, output = output.split("/", 1)  # the operator is the source box
+                    source = _mid(spec.source_node, op_id)
+            text = f"{output} as {label}" if output and output != label else label
+            edges.append(f'  {source} -->|"{text}"| {target}')
+    lines[1:1] = [f'  {name}(["{source}"])' for source, name in timers.items()]
+    return "\n".join(lines + edges) + "\n"
+
+
+def _mid(*names: str) -> str:
+    return "n_" + "__".join(re.sub(r"[^A-Za-z0-9_]", "_", name) for name in names)

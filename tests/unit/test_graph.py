@@ -170,25 +170,25 @@ def test_mermaid_lists_nodes_and_edges():
     assert lines[0] == "flowchart TB"
     assert text.endswith("\n")
     for node_id in ("timer", "limiter", "random", "logger"):
-        assert f"  {node_id}" in lines
-    assert "  timer -- time --> limiter" in lines
-    assert "  limiter -- limited as time --> random" in lines
-    assert "  random -- number as random --> logger" in lines
-    assert "  timer -- time --> logger" in lines
+        assert f'  n_{node_id}["{node_id}"]' in lines
+    assert '  n_timer -->|"time"| n_limiter' in lines
+    assert '  n_limiter -->|"limited as time"| n_random' in lines
+    assert '  n_random -->|"number as random"| n_logger' in lines
+    assert '  n_timer -->|"time"| n_logger' in lines
 
 
 def test_mermaid_draws_each_distinct_timer_once():
     lines = mermaid(CHAIN).splitlines()
-    assert "  timer0[\\dora/timer/millis/100/]" in lines
-    assert "  timer1[\\dora/timer/secs/1/]" in lines
-    assert "  timer0 -- tick --> timer" in lines
-    assert "  timer1 -- tick --> logger" in lines
+    assert '  timer0(["dora/timer/millis/100"])' in lines
+    assert '  timer1(["dora/timer/secs/1"])' in lines
+    assert '  timer0 -->|"tick"| n_timer' in lines
+    assert '  timer1 -->|"tick"| n_logger' in lines
 
 
 def test_mermaid_shows_a_cycle_as_edges_both_ways():
     lines = mermaid(CYCLE).splitlines()
-    assert "  a -- out as in --> b" in lines
-    assert "  b -- out as back --> a" in lines
+    assert '  n_a -->|"out as in"| n_b' in lines
+    assert '  n_b -->|"out as back"| n_a' in lines
 
 
 def test_mermaid_draws_runtime_nodes_as_subgraphs_of_operators():
@@ -201,7 +201,7 @@ def test_mermaid_draws_runtime_nodes_as_subgraphs_of_operators():
               - {id: op-b, python: b.py, inputs: {count: runtime/op-a/count}}
     """)
     text = mermaid(df)
-    assert "  subgraph runtime\n    runtime/op-a[op-a]\n    runtime/op-b[op-b]\n  end\n" in text
-    assert "  timer -- time --> runtime/op-a" in text.splitlines()
-    assert any(line.startswith("  runtime/op-a -- ") and line.endswith(" --> runtime/op-b")
-               for line in text.splitlines())
+    assert ('  subgraph n_runtime["runtime"]\n    n_runtime__op_a["op-a"]\n'
+            '    n_runtime__op_b["op-b"]\n  end\n') in text
+    assert '  n_timer -->|"time"| n_runtime__op_a' in text.splitlines()
+    assert '  n_runtime__op_a -->|"count"| n_runtime__op_b' in text.splitlines()
