@@ -136,4 +136,6 @@ def _run(args) -> int:
         files.close()
     if code != 0 and runtime.result is not None:
         print(f"dora: dataflow failed: {runtime.result.reason}", file=sys.stderr)
+        for detail in runtime.failure_details():
+            print(f"dora:   {detail}", file=sys.stderr)
     return code

@@ -57,6 +57,7 @@ class Runtime:
         self._slots = {n.id: f"n{i}" for i, n in enumerate(df.nodes)}
         self._frozen_since: dict[tuple[str, int], float] = {}
         self._sampler: asyncio.Task | None = None
+        self._last_stderr: dict[str, str] = {}
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -121,7 +122,7 @@ class Runtime:
         try:
             started = await process.spawn(
                 node.id, action.incarnation, argv, env, launch.node_cwd(self.df, node),
-                lambda stream, line: self._on_line(log, stream, line),
+                lambda stream, line: self._on_line(log, node.id, stream, line),
                 lambda note: self._on_note(node.id, action.incarnation, note))
         except OSError as exc:
             log.error("node_spawn_failed", error=str(exc), argv=argv,
@@ -146,8 +147,23 @@ class Runtime:
 
     # -- inputs from the outside world ------------------------------------------------
 
-    def _on_line(self, log, stream: str, line: str) -> None:
+    def failure_details(self) -> list[str]:
+        """For each node whose last exit was abnormal: what it last wrote on stderr."""
+        details = []
+        for worker in self.tree.workers.values():
+            last = worker.last_exit or {}
+            if last.get("reason") in ("exit_code", "signal", "liveliness_lost", "memory_limit",
+                                      "cpu_limit", "watchdog"):
+                said = self._last_stderr.get(worker.id)
+                how = (f"exit code {last['code']}" if last.get("code") is not None
+                       else last.get("reason"))
+                details.append(f"node '{worker.id}' ({how})" + (f": {said}" if said else ""))
+        return details
+
+    def _on_line(self, log, node: str, stream: str, line: str) -> None:
         record = process.parse_log_line(line) if stream == "stderr" else None
+        if stream == "stderr" and line.strip():
+            self._last_stderr[node] = (record or {}).get("msg") or line.strip()
         if record is not None:
             level = record.get("level", "info")
             method = level if level in ("debug", "info", "warning", "error", "critical") \

@@ -328,6 +328,7 @@ def test_broken_operator_is_one_line_naming_operator_and_file(dora_run, dataflow
     assert all(e == line for e in errors if e.startswith("dora runtime:")), errors
     failures = [r for r in run.events("node_exited", "runtime-node") if r["code"] == 1]
     assert len(failures) >= 2, run.text()  # it crashed, was restarted, crashed again
+    assert run.text().splitlines()[-1] == f"dora:   node 'runtime-node' (exit code 1): {line}"
 
 
 def test_verbose_adds_the_traceback(dora_run, dataflow, tmp_path):

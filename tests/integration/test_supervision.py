@@ -92,7 +92,9 @@ def test_crash_loop_under_max_restarts_3_starts_exactly_4_times(dora_run, datafl
     assert len(starts(run, "crasher")) == 4
     gave_up = run.events("supervisor_gave_up")
     assert gave_up[0]["supervisor"] == "dataflow" and gave_up[0]["restarts_in_window"] == 3
-    assert "gave up" in run.text().splitlines()[-1]
+    assert run.text().splitlines()[-2:] == [
+        "dora: dataflow failed: supervisor 'dataflow' gave up: more than 3 restarts in 30s",
+        "dora:   node 'crasher' (exit code 1)"]
 
 
 def test_group_over_its_intensity_is_restarted_whole_until_the_parent_gives_up(
