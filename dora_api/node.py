@@ -47,6 +47,10 @@ class Node:
         self._ns = wire.Namespace(config["prefix"], config["dataflow_id"])
         self._incarnation: int = config.get("incarnation", 0)
         self._inputs: dict[str, dict] = config["inputs"]
+        # non-timer input id -> (upstream node, its output): derived once, used per event
+        self._sources: dict[str, tuple[str, str]] = {
+            input_id: tuple(spec["source"].split("/", 1))
+            for input_id, spec in self._inputs.items() if not spec["source"].startswith("dora/")}
         self._outputs: list[str] = list(config["outputs"])
         consumers = config.get("consumers")
         self._consumed = set(self._outputs) if consumers is None else set(consumers)
@@ -67,11 +71,8 @@ class Node:
         self._session = zenoh.open(wire.zenoh_config(endpoints["listen"], endpoints["connect"],
                                                      config.get("lease_s")))
         self._subscribers = []
-        for input_id, spec in self._inputs.items():
-            source = spec["source"]
-            if source.startswith("dora/"):
-                continue
-            node, output = source.split("/", 1)
+        for input_id, (node, output) in self._sources.items():
+            spec = self._inputs[input_id]
             subscriber = self._session.declare_subscriber(
                 self._ns.output(node, output), zenoh.handlers.FifoChannel(_CHANNEL_DEPTH))
             self._subscribers.append(subscriber)
@@ -95,7 +96,6 @@ class Node:
         self._seen_alive: set[str] = set()
         self._seen_finished: set[str] = set()
         self._peers_changed = threading.Condition()
-        self._coordinator_seen = False
         self._watchers = [
             liveliness.declare_subscriber(self._ns.alive(), _direct(self._on_peer),
                                           history=True),
@@ -266,7 +266,7 @@ class Node:
         return on_sample
 
     def _on_flush(self, input_id: str, incarnation: int) -> None:
-        node, output = self._inputs[input_id]["source"].split("/", 1)
+        node, output = self._sources[input_id]
         try:
             self._session.put(self._ns.ack(node, incarnation), f"{self._id}/{output}".encode())
         except Exception:  # our own session is closing: nobody is waiting for us anymore
@@ -284,15 +284,14 @@ class Node:
         if kind == "stop":
             self._send_stop("MANUAL")
         elif kind == "restarted" and any(
-                spec["source"].split("/", 1)[0] == message["node"]
-                for spec in self._inputs.values()):
+                node == message["node"] for node, _ in self._sources.values()):
             self._events.put({"type": "NODE_RESTARTED", "id": message["node"],
                               "kind": "dora", "value": None, "metadata": {}})
 
     def _close_inputs_from(self, source_node: str, flushed: int | None) -> None:
         """Upstream `source_node` finished for good; close its inputs once drained."""
-        for input_id, spec in self._inputs.items():
-            if spec["source"].split("/", 1)[0] != source_node or spec["source"].startswith("dora/"):
+        for input_id, (node, _) in self._sources.items():
+            if node != source_node:
                 continue
             with self._lock:
                 drained = flushed is None or self._flushed.get(input_id, -1) >= flushed
@@ -311,8 +310,7 @@ class Node:
                 return
             self._closed_inputs.add(input_id)
             self._pending_close.pop(input_id, None)
-            data_inputs = {i for i, s in self._inputs.items() if not s["source"].startswith("dora/")}
-            all_closed = data_inputs <= self._closed_inputs
+            all_closed = self._sources.keys() <= self._closed_inputs
         self._events.put({"type": "INPUT_CLOSED", "id": input_id, "kind": "dora",
                           "value": None, "metadata": {}})
         if all_closed:
@@ -342,7 +340,6 @@ class Node:
 
     def _on_coordinator(self, sample) -> None:
         if sample.kind == self._zenoh.SampleKind.PUT:
-            self._coordinator_seen = True
             return
         # The supervisor is gone: stop now, and leave for sure a second later.
         self._send_stop("MANUAL")

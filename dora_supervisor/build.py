@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.errors import DoraError
-from dora_supervisor.launch import node_cwd
+from dora_supervisor.launch import node_cwd, process_env
 
 __all__ = ["run_builds"]
 
@@ -20,8 +19,7 @@ def run_builds(df: Dataflow) -> None:
     for node in df.nodes:
         if node.machine:
             continue
-        env = dict(os.environ)
-        env.update({key: os.path.expandvars(value) for key, value in node.env.items()})
+        env = process_env(node)
         for command in node.build:
             print(f"dora: building node '{node.id}': {command}", file=sys.stderr)
             result = subprocess.run(command, shell=True, cwd=node_cwd(df, node), env=env,

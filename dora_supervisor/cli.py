@@ -84,13 +84,17 @@ def _load(file: str, quiet: bool = False):
 
     dataflow, warnings = load_descriptor(file)
     if not quiet:
-        for warning in warnings:
-            print(warning, file=sys.stderr)
-    return dataflow
+        _print_all(warnings)
+    return dataflow, warnings
+
+
+def _print_all(lines) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
 
 
 def _check(args) -> int:
-    dataflow = _load(args.file)
+    dataflow, _ = _load(args.file)
     print(f"{args.file}: ok ({len(dataflow.nodes)} nodes)")
     return 0
 
@@ -98,14 +102,14 @@ def _check(args) -> int:
 def _graph(args) -> int:
     from dora_supervisor.graph import mermaid
 
-    sys.stdout.write(mermaid(_load(args.file)))
+    sys.stdout.write(mermaid(_load(args.file)[0]))
     return 0
 
 
 def _build(args) -> int:
     from dora_supervisor.build import run_builds
 
-    run_builds(_load(args.file))
+    run_builds(_load(args.file)[0])
     return 0
 
 
@@ -114,12 +118,12 @@ def _run(args) -> int:
     from dora_supervisor.build import run_builds
     from dora_supervisor.runtime import Runtime
 
-    dataflow = _load(args.file, quiet=True)
+    dataflow, warnings = _load(args.file, quiet=True)
     if any(node.build for node in dataflow.nodes):
         run_builds(dataflow)
-        dataflow = _load(args.file)  # what the build created is now checked for real
+        dataflow, _ = _load(args.file)  # what the build created is now checked for real
     else:
-        dataflow = _load(args.file)
+        _print_all(warnings)
     if args.verbose:
         os.environ["DORA_VERBOSE"] = "1"  # nodes and operators print their tracebacks
     if args.name:

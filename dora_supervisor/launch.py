@@ -10,7 +10,8 @@ from dora_api import wire
 from dora_supervisor.descriptor import Dataflow, NodeSpec
 from dora_supervisor.validate import resolve_command
 
-__all__ = ["node_argv", "node_cwd", "node_env", "consumers_of", "LINK_LEASE_S"]
+__all__ = ["node_argv", "node_cwd", "node_env", "process_env", "consumers_of",
+           "LINK_LEASE_S"]
 
 # zenoh's own link lease for local nodes. A frozen local process is seen in its kernel
 # state (see runtime's health sampler) within `health.lease`; the link lease only has to
@@ -40,6 +41,13 @@ def node_cwd(df: Dataflow, node: NodeSpec) -> str:
     return os.path.normpath(os.path.join(df.base_dir, node.working_dir or ""))
 
 
+def process_env(node: NodeSpec) -> dict[str, str]:
+    """Our environment plus the node's `env:`, with `$VAR` taken from ours (dora-rs)."""
+    env = dict(os.environ)
+    env.update({key: os.path.expandvars(value) for key, value in node.env.items()})
+    return env
+
+
 def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
              incarnation: int, restart_count: int, wait_for: tuple[str, ...],
              endpoints: dict) -> dict[str, str]:
@@ -65,8 +73,7 @@ def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
              "path": os.path.normpath(os.path.join(df.base_dir, op.path)),
              "inputs": [i.id for i in op.inputs], "outputs": list(op.outputs)}
             for op in node.operators]
-    env = dict(os.environ)
-    env.update({key: os.path.expandvars(value) for key, value in node.env.items()})
+    env = process_env(node)
     env[wire.CONFIG_ENV] = json.dumps(config)
     env["PYTHONUNBUFFERED"] = "1"
     env["DORA_NODE_ID"] = node.id

@@ -17,6 +17,7 @@ from dora_api import wire
 from dora_supervisor import launch, process
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.graph import upstream_nodes
+from dora_supervisor.policy import ExitReason, is_abnormal
 from dora_supervisor.tree import Tree
 from dora_supervisor.tree_model import (
     CloseOutputs,
@@ -51,7 +52,7 @@ class Runtime:
         self.processes: dict[str, process.NodeProcess] = {}
         self.result: Finished | None = None
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._timers: list[asyncio.TimerHandle] = []
+        self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task] = set()
         self._interrupts = 0
         self._slots = {n.id: f"n{i}" for i, n in enumerate(df.nodes)}
@@ -101,12 +102,20 @@ class Runtime:
             elif isinstance(action, NotifyRestarted):
                 self.link.tell("all", {"t": "restarted", "node": action.node})
             elif isinstance(action, Schedule):
-                self._timers.append(self._loop.call_later(
-                    action.delay, self._queue.put_nowait, action.event))
+                self._schedule(action)
             elif isinstance(action, Log):
                 getattr(self.log, action.level)(action.event, **action.fields)
             elif isinstance(action, Finished):
                 self.result = action
+
+    def _schedule(self, action: Schedule) -> None:
+        """A timer whose handle is forgotten once it fires (long runs schedule many)."""
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._queue.put_nowait(action.event)
+
+        handle = self._loop.call_later(action.delay, fire)
+        self._timers.add(handle)
 
     async def _spawn(self, action: Spawn) -> None:
         node = self.df.node(action.node)
@@ -142,6 +151,7 @@ class Runtime:
         code, sig = await process.wait_exit(running)
         if self.processes.get(running.node) is running:
             del self.processes[running.node]
+        self._frozen_since.pop((running.node, running.incarnation), None)
         self._queue.put_nowait(Exited(running.node, running.incarnation, code, sig,
                                       running.flushed))
 
@@ -152,8 +162,7 @@ class Runtime:
         details = []
         for worker in self.tree.workers.values():
             last = worker.last_exit or {}
-            if last.get("reason") in ("exit_code", "signal", "liveliness_lost", "memory_limit",
-                                      "cpu_limit", "watchdog"):
+            if last and is_abnormal(ExitReason(last["reason"])):
                 said = self._last_stderr.get(worker.id)
                 how = (f"exit code {last['code']}" if last.get("code") is not None
                        else last.get("reason"))

@@ -87,7 +87,7 @@ class Tree(GracefulStop):
         sup = self.sups[sup_id]
         if sup.finished:
             return
-        sup.state, sup.started_at, sup.then, sup.cause = "running", self._now, None, None
+        sup.state, sup.then, sup.cause = "running", None, None
         sup.terminating = []
         for child in sup.children:
             self._start_child(child)

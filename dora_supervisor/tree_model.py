@@ -64,7 +64,6 @@ class Supervisor:
     pending: dict[int, list[str]] = attrs.Factory(dict)  # restart token -> children
     tokens: int = 0  # the last restart token handed out
     finished: bool = False
-    started_at: float | None = None
 
 
 # -- events -------------------------------------------------------------------------

@@ -543,3 +543,19 @@ def test_significant_escalation_a_group_shutting_down_lets_its_parent_shut_down(
     sim.advance(30)
     assert "ticker" in sim.stops
     assert sim.result is not None and sim.result.ok
+
+
+def test_a_limit_kill_counts_as_a_crash_with_its_own_reason():
+    from dora_supervisor.policy import ExitReason
+    from dora_supervisor.tree_model import LimitExceeded
+
+    sim = Sim(THREE % "one_for_one")
+    sim.post(LimitExceeded("b", sim.incarnation("b"), ExitReason.MEMORY_LIMIT,
+                           {"rss_bytes": 300, "limit_bytes": 256}))
+    assert sim.kills == ["b"]
+    assert sim.logged("limit_exceeded") == [
+        {"node": "b", "reason": "memory_limit", "rss_bytes": 300, "limit_bytes": 256}]
+    assert sim.logged("node_exited")[-1]["reason"] == "memory_limit"
+    sim.advance(1)
+    assert sim.starts["b"] == 2  # permanent: restarted, counted against intensity
+    assert len(sim.tree.sups["dataflow"].history) == 1
