@@ -16,6 +16,7 @@ import attrs
 
 from dora_api.contract.errors import ContractError
 from dora_api.contract.keys import is_builtin_source, split_source
+from dora_api.contract.timers import parse_timer
 
 __all__ = [
     "CONFIG_ENV", "CONTROL_FD_ENV", "PARENT_PID_ENV", "NODE_ID_ENV", "DATAFLOW_ID_ENV",
@@ -64,6 +65,11 @@ class InputConfig:
     @property
     def drops_oldest(self) -> bool:
         return self.queue_policy == "drop_oldest"
+
+    @property
+    def timer_interval(self) -> float | None:
+        """Seconds between ticks of a timer input, None for any other input."""
+        return parse_timer(self.source)
 
 
 @attrs.frozen

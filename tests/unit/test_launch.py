@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 
-from dora_api import wire
+from dora_api import contract
 from dora_supervisor.launch import consumers_of, node_env
 from dora_supervisor.parse import parse
 from dora_supervisor.yamlsrc import load_yaml
@@ -24,9 +23,9 @@ def test_env_values_expand_host_variables(monkeypatch):
           - {id: a, path: a.py, env: {TOKEN: {__dora_env: HOST_TOKEN}, GREETING: hi $USER}}
     """)
     env = node_env(df, df.nodes[0], dataflow_id="u", descriptor="/base/t.yml", incarnation=1,
-                   restart_count=0, wait_for=(), endpoints={"listen": [], "connect": []})
+                   restart_count=0, wait_for=(), endpoints=contract.Endpoints([], []))
     assert env["TOKEN"] == "s3cret" and env["GREETING"] == "hi ada"
-    assert json.loads(env[wire.CONFIG_ENV])["node_id"] == "a"
+    assert contract.decode_config(env[contract.CONFIG_ENV]).node_id == "a"
 
 
 def test_consumers_per_output_exclude_the_producer_itself():
