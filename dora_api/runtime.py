@@ -35,7 +35,6 @@ This module must not import `dora_supervisor`.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import sys
@@ -156,7 +155,8 @@ class Runtime:
         consumers = self.internal.get(name)
         if consumers:
             # the same metadata a remote receiver would decode
-            meta = json.loads(json.dumps(metadata, default=str)) if metadata else {}
+            _, meta = contract.decode_attachment(
+                contract.encode_attachment(contract.KIND_BYTES, metadata))
             for consumer, local in consumers:
                 self._pending.append((consumer, {"type": "INPUT", "id": local, "value": data,
                                                  "metadata": dict(meta), "kind": "dora"}))

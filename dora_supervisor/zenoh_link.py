@@ -1,8 +1,8 @@
 """The coordinator's zenoh session: liveliness -> events, control messages to nodes.
 
-Listens on a Unix socket inside a private (0700) runtime directory; nodes connect to it
-and, through gossip, to each other. Multicast scouting is off: nothing leaves the machine
-unless a descriptor deploys to another one.
+Listens on a Unix socket inside a private (0700) runtime directory; every node dials it
+and the producers it consumes from (`node_endpoints`). Scouting is off: nothing leaves the
+machine unless a descriptor deploys to another one.
 """
 
 from __future__ import annotations
