@@ -26,7 +26,7 @@ Systems (a function each, all returning the same result dict; see SYSTEMS):
 * dora: a sender node and a receiver node started by the real `dora run`; the receiver
   prints its results as one JSON line, read back from `dora run --log-format json`;
 * raw:  the baseline, zenoh-python between two plain processes with the settings dora_api
-  uses (`dora_api.wire.zenoh_config`: peer mode, multicast scouting off, Unix socket
+  uses (`dora_api.contract.zenoh_config`: peer mode, multicast scouting off, Unix socket
   endpoints in a temporary directory, RELIABLE, congestion control BLOCK) and a receiver
   that does comparable work (plain callback on zenoh's thread -> bounded queue);
 * operator: operator -> operator in one process: a runtime node (`operators:`) hosting
@@ -66,7 +66,7 @@ sys.path.insert(0, str(NODES))
 
 import bench_proto  # noqa: E402  (benchmarks/nodes, shared with the node processes)
 
-from dora_api.timers import timer_interval  # noqa: E402
+from dora_api.contract import parse_timer  # noqa: E402
 
 DEFAULT_SIZES = [8, 4 * 2**10, 64 * 2**10, 2**20, 4 * 2**20]
 DEFAULT_OUT = HERE / "results" / "latency.json"
@@ -278,7 +278,7 @@ nodes:
   - id: bench
     env:
       BENCH_PLAN: {plan_file}
-      BENCH_TICK_S: "{timer_interval(OPERATOR_TICK)}"
+      BENCH_TICK_S: "{parse_timer(OPERATOR_TICK)}"
     operators:
       - id: sender
         python: {NODES / 'op_sender.py'}

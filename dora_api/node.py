@@ -9,51 +9,58 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
-import logging
 import os
-import signal
-import sys
 import threading
 import time
 from typing import Any
 
-from dora_api import wire
+from dora_api import contract, parent
+from dora_api.contract import ContractError, NodeConfig
 from dora_api.events import EventQueue
+from dora_api.peers import Peers
 
 __all__ = ["Node"]
 
-_INPUT_CLOSE_SAFETY_S = 5.0
+_INPUT_CLOSE_SAFETY_S = 5.0  # wait at most this long for an upstream end-of-stream marker
 _ACK_WAIT_S = 3.0  # at exit, wait at most this long for consumers to confirm the markers
-_CHANNEL_DEPTH = 16  # zenoh-side buffer per input, in front of the event queue  # wait at most this long for an upstream flush marker
+_CHANNEL_DEPTH = 16  # zenoh-side buffer per input, in front of the event queue
 
 
 class Node:
     """A dataflow node, configured from the environment its supervisor sets."""
 
     def __init__(self, node_id: str | None = None):
-        raw = os.environ.get(wire.CONFIG_ENV)
-        if not raw:
+        config = contract.config_from_environ(os.environ)
+        if config is None:
             raise RuntimeError("dora_api.Node() must run inside a dataflow: start it with "
-                               "`dora run DESCRIPTOR` (DORA_NODE_CONFIG is not set)")
-        config = json.loads(raw)
-        if node_id is not None and node_id != config["node_id"]:
-            raise RuntimeError(f"this process was started as node '{config['node_id']}', "
+                               f"`dora run DESCRIPTOR` ({contract.CONFIG_ENV} is not set)")
+        if node_id is not None and node_id != config.node_id:
+            raise RuntimeError(f"this process was started as node '{config.node_id}', "
                                f"not '{node_id}'")
-        _die_with_parent()
-        _keep_control_fd_private()
+        self._start(config)
+
+    @classmethod
+    def from_config(cls, config: NodeConfig) -> Node:
+        """A node configured by `config` instead of the environment (the runtime node
+        leaves out the inputs its own operators feed)."""
+        node = cls.__new__(cls)
+        node._start(config)
+        return node
+
+    def _start(self, config: NodeConfig) -> None:
+        parent.die_with_parent()
+        parent.keep_control_fd_private()
         self._config = config
-        self._id: str = config["node_id"]
-        self._ns = wire.Namespace(config["prefix"], config["dataflow_id"])
-        self._incarnation: int = config.get("incarnation", 0)
-        self._inputs: dict[str, dict] = config["inputs"]
+        self._id = config.node_id
+        self._ns = contract.Namespace(config.prefix, config.dataflow_id)
+        self._incarnation = config.incarnation
+        self._inputs = config.inputs
         # non-timer input id -> (upstream node, its output): derived once, used per event
         self._sources: dict[str, tuple[str, str]] = {
-            input_id: tuple(spec["source"].split("/", 1))
-            for input_id, spec in self._inputs.items() if not spec["source"].startswith("dora/")}
-        self._outputs: list[str] = list(config["outputs"])
-        consumers = config.get("consumers")
-        self._consumed = set(self._outputs) if consumers is None else set(consumers)
+            input_id: spec.upstream for input_id, spec in self._inputs.items()
+            if not spec.is_builtin}
+        self._outputs: list[str] = list(config.outputs)
+        self._consumed = set(config.consumers)
         self._events = EventQueue()
         self._lock = threading.Lock()
         self._closed_inputs: set[str] = set()
@@ -62,27 +69,26 @@ class Node:
         self._stop_sent = False
         self._closed = False
         self._timers_stop = threading.Event()
-        _install_log_handler(self._id)
+        self._peers = Peers(self._ns, self._close_inputs_from, self._put_error)
+        parent.install_log_handler()
 
         import zenoh
 
         self._zenoh = zenoh
-        endpoints = config["endpoints"]
-        self._session = zenoh.open(wire.zenoh_config(endpoints["listen"], endpoints["connect"],
-                                                     config.get("lease_s")))
+        endpoints = config.endpoints
+        self._session = zenoh.open(contract.zenoh_config(endpoints.listen, endpoints.connect,
+                                                         config.lease_s))
         self._subscribers = []
         for input_id, (node, output) in self._sources.items():
-            spec = self._inputs[input_id]
             subscriber = self._session.declare_subscriber(
                 self._ns.output(node, output), zenoh.handlers.FifoChannel(_CHANNEL_DEPTH))
             self._subscribers.append(subscriber)
-            threading.Thread(target=_pump, args=(subscriber, self._input_callback(input_id, spec)),
+            threading.Thread(target=_pump, args=(subscriber, self._input_callback(input_id)),
                              daemon=True, name=f"dora-input-{input_id}").start()
-        self._subscribers.append(self._session.declare_subscriber(
-            self._ns.to(self._id), _direct(self._on_control)))
-        self._subscribers.append(self._session.declare_subscriber(
-            self._ns.to("all"), _direct(self._on_control)))
-        self._acks: set[str] = set()
+        for key in (self._ns.to(self._id), self._ns.to_all):
+            self._subscribers.append(self._session.declare_subscriber(
+                key, _direct(self._on_control)))
+        self._acks: set[contract.Ack] = set()
         self._acked = threading.Condition()
         self._subscribers.append(self._session.declare_subscriber(
             self._ns.ack(self._id, self._incarnation), _direct(self._on_ack)))
@@ -93,19 +99,13 @@ class Node:
                 reliability=zenoh.Reliability.RELIABLE)
             for output in self._outputs}
         liveliness = self._session.liveliness()
-        self._seen_alive: set[str] = set()
-        self._seen_finished: set[str] = set()
-        self._peers_changed = threading.Condition()
         self._watchers = [
-            liveliness.declare_subscriber(self._ns.alive(), _direct(self._on_peer),
-                                          history=True),
-            liveliness.declare_subscriber(self._ns.finished(), _direct(self._on_peer),
-                                          history=True),
-            liveliness.declare_subscriber(self._ns.coordinator, _direct(self._on_coordinator),
-                                          history=True),
-        ]
+            liveliness.declare_subscriber(key, _direct(self._on_peer), history=True)
+            for key in (self._ns.alive(), self._ns.finished())]
+        self._watchers.append(liveliness.declare_subscriber(
+            self._ns.coordinator, _direct(self._on_coordinator), history=True))
         self._token = liveliness.declare_token(self._ns.alive(self._id, self._incarnation))
-        self._wait_for_peers(config.get("wait_for", []), config.get("ready_timeout", 10.0))
+        self._peers.wait_for(set(config.wait_for) - {self._id}, config.ready_timeout)
         atexit.register(self.close)
         self._start_timers()
 
@@ -151,8 +151,8 @@ class Node:
                              f" (declared: {declared})")
         if output_id not in self._consumed:
             return  # no other node consumes it: nothing to publish
-        kind, payload = wire.encode_value(data)
-        attachment = wire.encode_attachment(kind, metadata)
+        kind, payload = contract.encode_value(data)
+        attachment = contract.encode_attachment(kind, metadata)
         if attachment is None:
             publisher.put(payload)
         else:
@@ -165,14 +165,14 @@ class Node:
         return self._id
 
     def node_config(self) -> dict:
-        return {"inputs": {k: v["source"] for k, v in self._inputs.items()},
+        return {"inputs": {k: v.source for k, v in self._inputs.items()},
                 "outputs": list(self._outputs)}
 
     def dataflow_id(self) -> str:
-        return self._config["dataflow_id"]
+        return self._config.dataflow_id
 
     def restart_count(self) -> int:
-        return self._config.get("restart_count", 0)
+        return self._config.restart_count
 
     def is_restart(self) -> bool:
         return self.restart_count() > 0
@@ -180,7 +180,7 @@ class Node:
     def dataflow_descriptor(self) -> dict:
         import yaml
 
-        with open(self._config["descriptor"], encoding="utf-8") as handle:
+        with open(self._config.descriptor, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
 
     # -- shutdown -------------------------------------------------------------------
@@ -195,27 +195,27 @@ class Node:
             if self._closed:
                 return
             self._closed = True
-        _tell_supervisor(f"C {self._incarnation}")  # our token is about to vanish: expected
+        # our token is about to vanish: expected
+        parent.tell_supervisor(contract.ClosingNote(self._incarnation))
         self._timers_stop.set()
         self._events.close()
-        marker = bytes((wire.KIND_FLUSH,)) + str(self._incarnation).encode()
+        marker = contract.encode_flush_marker(self._incarnation)
         for publisher in self._publishers.values():
             publisher.put(b"", attachment=marker)
         self._wait_for_acks()
         try:
             self._session.close()
         finally:
-            _tell_supervisor(f"F {self._incarnation}")
+            parent.tell_supervisor(contract.FlushedNote(self._incarnation))
 
     def _wait_for_acks(self) -> None:
         """Keep the session open until live consumers have the markers.
 
         zenoh's `close()` drops whatever still waits in its send queue, so leaving right
         after the last put could lose the tail of the stream."""
-        with self._peers_changed:
-            alive = set(self._seen_alive)
-        expected = {f"{consumer}/{output}"
-                    for output, consumers in self._config.get("consumers", {}).items()
+        alive = self._peers.alive()
+        expected = {contract.Ack(consumer, output)
+                    for output, consumers in self._config.consumers.items()
                     for consumer in consumers if consumer in alive}
         deadline = time.monotonic() + _ACK_WAIT_S
         with self._acked:
@@ -226,8 +226,13 @@ class Node:
                 self._acked.wait(remaining)
 
     def _on_ack(self, sample) -> None:
+        try:
+            ack = contract.decode_ack(sample.payload.to_bytes())
+        except ContractError as exc:
+            self._put_error(str(exc))
+            return
         with self._acked:
-            self._acks.add(sample.payload.to_bytes().decode())
+            self._acks.add(ack)
             self._acked.notify_all()
 
     def __enter__(self) -> Node:
@@ -238,37 +243,41 @@ class Node:
 
     # -- zenoh callbacks (zenoh threads) ----------------------------------------------
 
-    def _input_callback(self, input_id: str, spec: dict):
-        depth = spec.get("queue_size")
-        drop_oldest = spec.get("queue_policy") == "drop_oldest"
+    def _input_callback(self, input_id: str):
+        spec = self._inputs[input_id]
+        depth, drop_oldest = spec.queue_size, spec.drops_oldest
         put = self._events.put_input
-        decode_attachment, decode_value = wire.decode_attachment, wire.decode_value
-        flush_kind = wire.KIND_FLUSH
+        decode_attachment, decode_value = contract.decode_attachment, contract.decode_value
+        is_flush_marker = contract.is_flush_marker
 
         def on_sample(sample) -> None:
             attachment = sample.attachment
             raw = attachment.to_bytes() if attachment is not None else b""
-            if raw and raw[0] == flush_kind:
-                self._on_flush(input_id, int(raw[1:] or 0))
+            if is_flush_marker(raw):
+                self._on_flush(input_id, raw)
                 return
             try:
                 kind, metadata = decode_attachment(raw)
                 value = decode_value(kind, sample.payload.to_bytes())
             except Exception as exc:  # a payload we cannot read: say so, keep the input
-                self._events.put({"type": "ERROR", "id": input_id, "kind": "dora",
-                                  "error": f"cannot decode a message on input '{input_id}': "
-                                           f"{type(exc).__name__}: {exc}",
-                                  "value": None, "metadata": {}})
+                self._put_error(f"cannot decode a message on input '{input_id}': "
+                                f"{type(exc).__name__}: {exc}", input_id)
                 return
             put({"type": "INPUT", "id": input_id, "value": value, "metadata": metadata,
                  "kind": "dora"}, depth, drop_oldest)
 
         return on_sample
 
-    def _on_flush(self, input_id: str, incarnation: int) -> None:
+    def _on_flush(self, input_id: str, marker: bytes) -> None:
+        try:
+            incarnation = contract.decode_flush_marker(marker)
+        except ContractError as exc:
+            self._put_error(f"input '{input_id}': {exc}", input_id)
+            return
         node, output = self._sources[input_id]
         try:
-            self._session.put(self._ns.ack(node, incarnation), f"{self._id}/{output}".encode())
+            self._session.put(self._ns.ack(node, incarnation),
+                              contract.encode_ack(contract.Ack(self._id, output)))
         except Exception:  # our own session is closing: nobody is waiting for us anymore
             pass
         with self._lock:
@@ -279,14 +288,23 @@ class Node:
             self._close_input(input_id)
 
     def _on_control(self, sample) -> None:
-        message = json.loads(sample.payload.to_bytes())
-        kind = message.get("t")
-        if kind == "stop":
-            self._send_stop("MANUAL")
-        elif kind == "restarted" and any(
-                node == message["node"] for node, _ in self._sources.values()):
-            self._events.put({"type": "NODE_RESTARTED", "id": message["node"],
-                              "kind": "dora", "value": None, "metadata": {}})
+        try:
+            message = contract.decode_control(sample.payload.to_bytes())
+        except ContractError as exc:
+            self._put_error(str(exc))
+            return
+        match message:
+            case contract.StopMessage():
+                self._send_stop("MANUAL")
+            case contract.RestartedMessage(node=restarted) if any(
+                    node == restarted for node, _ in self._sources.values()):
+                self._events.put({"type": "NODE_RESTARTED", "id": restarted,
+                                  "kind": "dora", "value": None, "metadata": {}})
+
+    def _put_error(self, error: str, event_id: str | None = None) -> None:
+        """An ERROR event: input the node cannot read, reported instead of raised."""
+        self._events.put({"type": "ERROR", "id": event_id, "kind": "dora", "error": error,
+                          "value": None, "metadata": {}})
 
     def _close_inputs_from(self, source_node: str, flushed: int | None) -> None:
         """Upstream `source_node` finished for good; close its inputs once drained."""
@@ -326,17 +344,7 @@ class Node:
                           "metadata": {}})
 
     def _on_peer(self, sample) -> None:
-        key = str(sample.key_expr)
-        _, node, tail = key.rsplit("/", 2)
-        alive = sample.kind == self._zenoh.SampleKind.PUT
-        finished = "/finished/" in key
-        with self._peers_changed:
-            target = self._seen_finished if finished else self._seen_alive
-            (target.add if alive else target.discard)(node)
-            self._peers_changed.notify_all()
-        if finished and alive:  # upstream finished for good: its outputs are closed
-            flushed = int(tail)
-            self._close_inputs_from(node, None if flushed < 0 else flushed)
+        self._peers.update(str(sample.key_expr), sample.kind == self._zenoh.SampleKind.PUT)
 
     def _on_coordinator(self, sample) -> None:
         if sample.kind == self._zenoh.SampleKind.PUT:
@@ -347,27 +355,12 @@ class Node:
         timer.daemon = True
         timer.start()
 
-    def _wait_for_peers(self, peers: list[str], timeout: float) -> None:
-        """The readiness barrier: return once every peer is subscribed (or finished)."""
-        wanted = set(peers) - {self._id}
-        deadline = time.monotonic() + timeout
-        with self._peers_changed:
-            while not wanted <= (self._seen_alive | self._seen_finished):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    missing = sorted(wanted - self._seen_alive - self._seen_finished)
-                    logging.getLogger("dora").warning(
-                        "starting without waiting for %s (not ready after %.0fs)",
-                        ", ".join(missing), timeout)
-                    return
-                self._peers_changed.wait(remaining)
-
     # -- timers ---------------------------------------------------------------------
 
     def _start_timers(self) -> None:
         from dora_api.timers import run_timers
 
-        timers = {i: s for i, s in self._inputs.items() if s["source"].startswith("dora/timer")}
+        timers = {i: s for i, s in self._inputs.items() if s.timer_interval is not None}
         if timers:
             thread = threading.Thread(target=run_timers, daemon=True, name="dora-timers",
                                       args=(timers, self._events, self._timers_stop))
@@ -391,60 +384,3 @@ def _direct(callback):
     import zenoh
 
     return zenoh.handlers.Callback(callback, indirect=False)
-
-
-def _tell_supervisor(line: str) -> None:
-    fd = os.environ.get(wire.CONTROL_FD_ENV)
-    if not fd:
-        return
-    try:
-        os.write(int(fd), (line + "\n").encode())
-    except OSError:
-        pass
-
-
-def _keep_control_fd_private() -> None:
-    """Our children must not hold the control pipe open after we exit."""
-    fd = os.environ.get(wire.CONTROL_FD_ENV)
-    if fd:
-        try:
-            os.set_inheritable(int(fd), False)
-        except OSError:
-            pass
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its supervisor dies (no orphans)."""
-    parent = os.environ.get(wire.PARENT_PID_ENV)
-    if not parent or not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != int(parent) and os.getppid() == 1:
-        os._exit(1)  # the supervisor died before we could ask
-
-
-def _install_log_handler(node_id: str) -> None:
-    """Route Python `logging` to the supervisor as structured lines, unless configured."""
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonLineFormatter())
-    root.addHandler(handler)
-    if root.level == logging.WARNING:
-        root.setLevel(logging.INFO)
-
-
-class _JsonLineFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + self.formatException(record.exc_info)
-        return json.dumps({"dora_log": 1, "level": record.levelname.lower(), "msg": message,
-                           "logger": record.name})

@@ -267,9 +267,9 @@ def _as_bytes(value: Any) -> bytes:
         return bytes(value)
     if value is None:
         return b""
-    from dora_api import wire
+    from dora_api import contract
 
-    return bytes(wire.encode_value(value)[1])
+    return bytes(contract.encode_value(value)[1])
 
 
 def load_operator(operator_id: str, kind: str, path: str,

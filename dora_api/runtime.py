@@ -1,8 +1,8 @@
 """The runtime node: several operators in one process (`python -m dora_api.runtime`).
 
 The supervisor starts a node that has `operators:` with this module. It reads the node's
-config (`DORA_NODE_CONFIG`, with an `operators` list: id, kind, absolute path, local input
-and output ids), loads every operator (`dora_api.operators`) and routes events:
+config (`dora_api.contract.NodeConfig`, with its `operators`: id, kind, absolute path,
+local input and output ids), loads every operator (`dora_api.operators`) and routes events:
 
 - The node's inputs are named `<op>/<input>`: an INPUT or INPUT_CLOSED with id `op-c/time`
   goes to operator `op-c` as `time`. Timer inputs (`dora/timer/...`) work the same way.
@@ -35,7 +35,6 @@ This module must not import `dora_supervisor`.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import sys
@@ -43,7 +42,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from dora_api import DoraStatus, wire
+import attrs
+
+from dora_api import DoraStatus, contract
+from dora_api.contract import InputConfig, is_builtin_source, split_source
 from dora_api.operators import LoadedOperator, OperatorError, load_operator
 
 __all__ = ["Runtime", "OperatorSlot", "split_inputs", "main"]
@@ -63,7 +65,7 @@ class OperatorSlot:
         self.id = operator.id
         self.inputs = dict(inputs)  # local input id -> source
         self.outputs = list(outputs)
-        self.data_inputs = {i for i, s in self.inputs.items() if not s.startswith("dora/")}
+        self.data_inputs = {i for i, s in self.inputs.items() if not is_builtin_source(s)}
         self.open_inputs = set(self.data_inputs)
         self.done = False
 
@@ -88,11 +90,11 @@ class Runtime:
             self.slots[operator.id] = OperatorSlot(self, operator, inputs, outputs)
         # "<op>/<output>" -> [(consuming slot, its local input id)], inside this node
         self.internal: dict[str, list[tuple[OperatorSlot, str]]] = collections.defaultdict(list)
-        own = f"{node_id}/"
         for slot in self.slots.values():
             for local, source in slot.inputs.items():
-                if source.startswith(own):
-                    self.internal[source[len(own):]].append((slot, local))
+                node, output = split_source(source)
+                if node == node_id and not is_builtin_source(source):
+                    self.internal[output].append((slot, local))
         self._pending: collections.deque[tuple[OperatorSlot, dict]] = collections.deque()
 
     @property
@@ -112,7 +114,7 @@ class Runtime:
                 self._deliver(slot, dict(event, id=local))
         elif kind == "NODE_RESTARTED":
             for slot in self.slots.values():
-                if not slot.done and any(s.split("/", 1)[0] == event.get("id")
+                if not slot.done and any(split_source(s)[0] == event.get("id")
                                          for s in slot.inputs.values()):
                     self._deliver(slot, dict(event))
         self._drain()
@@ -153,7 +155,8 @@ class Runtime:
         consumers = self.internal.get(name)
         if consumers:
             # the same metadata a remote receiver would decode
-            meta = json.loads(json.dumps(metadata, default=str)) if metadata else {}
+            _, meta = contract.decode_attachment(
+                contract.encode_attachment(contract.KIND_BYTES, metadata))
             for consumer, local in consumers:
                 self._pending.append((consumer, {"type": "INPUT", "id": local, "value": data,
                                                  "metadata": dict(meta), "kind": "dora"}))
@@ -197,12 +200,14 @@ class Runtime:
                 self._deliver(slot, event)
 
 
-def split_inputs(node_id: str, inputs: dict[str, dict]) -> tuple[dict, dict]:
+def split_inputs(node_id: str, inputs: dict[str, InputConfig]
+                 ) -> tuple[dict[str, InputConfig], dict[str, InputConfig]]:
     """(inputs from elsewhere, inputs fed by this node's own operators)."""
-    own = f"{node_id}/"
-    external = {k: v for k, v in inputs.items() if not v["source"].startswith(own)}
-    internal = {k: v for k, v in inputs.items() if v["source"].startswith(own)}
-    return external, internal
+    def internal(spec: InputConfig) -> bool:
+        return not spec.is_builtin and spec.upstream[0] == node_id
+
+    return ({k: v for k, v in inputs.items() if not internal(v)},
+            {k: v for k, v in inputs.items() if internal(v)})
 
 
 def display_path(path: str, base_dir: str | None) -> str:
@@ -231,38 +236,39 @@ def _line_buffer_c_stdout() -> None:
 
 
 def _run() -> int:
-    raw = os.environ.get(wire.CONFIG_ENV)
-    if not raw:
-        print("dora runtime: must run inside a dataflow, as a node with `operators:` "
-              "(DORA_NODE_CONFIG is not set)", file=sys.stderr, flush=True)
+    try:
+        config = contract.config_from_environ(os.environ)
+    except contract.ContractError as exc:
+        print(f"dora runtime: {exc}", file=sys.stderr, flush=True)
         return 2
-    config = json.loads(raw)
-    node_id = config["node_id"]
-    specs = config.get("operators") or []
-    if not specs:
+    if config is None:
+        print("dora runtime: must run inside a dataflow, as a node with `operators:` "
+              f"({contract.CONFIG_ENV} is not set)", file=sys.stderr, flush=True)
+        return 2
+    node_id = config.node_id
+    if not config.operators:
         print(f"dora runtime: node '{node_id}' has no operators", file=sys.stderr, flush=True)
         return 2
-    external, internal = split_inputs(node_id, config["inputs"])
-    if internal:  # delivered in-process, so the node must not subscribe to itself
-        os.environ[wire.CONFIG_ENV] = json.dumps(dict(config, inputs=external))
+    # inputs fed by our own operators are delivered in-process: the node must not
+    # subscribe to itself
+    external, _ = split_inputs(node_id, config.inputs)
     _line_buffer_c_stdout()
 
     from dora_api.node import Node
 
-    node = Node()
-    base_dir = config.get("base_dir")
+    node = Node.from_config(attrs.evolve(config, inputs=external))
     loaded: list[tuple[LoadedOperator, dict[str, str], list[str]]] = []
     runtime: Runtime | None = None
     try:
-        for spec in specs:
-            operator = load_operator(spec["id"], spec["kind"], spec["path"],
-                                     display_path(spec["path"], base_dir))
-            prefix = f"{spec['id']}/"
-            inputs = {local: config["inputs"][prefix + local]["source"]
-                      for local in spec.get("inputs", []) if prefix + local in config["inputs"]}
-            loaded.append((operator, inputs, list(spec.get("outputs", []))))
+        for spec in config.operators:
+            operator = load_operator(spec.id, spec.kind, spec.path,
+                                     display_path(spec.path, config.base_dir))
+            inputs = {local: config.inputs[f"{spec.id}/{local}"].source
+                      for local in spec.inputs if f"{spec.id}/{local}" in config.inputs}
+            loaded.append((operator, inputs, list(spec.outputs)))
         runtime = Runtime(node_id, loaded, node.send_output)
-        log.debug("runtime node '%s' running %s", node_id, ", ".join(s["id"] for s in specs))
+        log.debug("runtime node '%s' running %s", node_id,
+                  ", ".join(spec.id for spec in config.operators))
         while runtime.running:
             event = node.next()
             if event is None:  # the stream ended without STOP (the node is closing)

@@ -10,6 +10,8 @@ import re
 
 import attrs
 
+from dora_api.contract import is_builtin_source, parse_timer, split_source  # shared with nodes
+
 __all__ = [
     "Backoff", "RestartSpec", "Limits", "Health", "InputSpec", "OperatorSpec", "NodeSpec",
     "GroupSpec", "SupervisionFlags", "Dataflow", "parse_timer", "RESTART_POLICIES",
@@ -23,8 +25,6 @@ AUTO_SHUTDOWN = ("never", "any_significant", "all_significant")
 QUEUE_POLICIES = ("drop_oldest", "backpressure")
 BRUTAL_KILL = 0.0  # `shutdown: brutal_kill` is a zero grace: SIGKILL at once
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_TIMER = re.compile(r"^dora/timer/(secs|millis|micros|nanos|hz)/([^/]+)$")
-_TIMER_SCALE = {"secs": 1.0, "millis": 1e-3, "micros": 1e-6, "nanos": 1e-9}
 
 
 @attrs.frozen
@@ -72,15 +72,15 @@ class InputSpec:
 
     @property
     def is_timer(self) -> bool:
-        return self.source.startswith("dora/")
+        return is_builtin_source(self.source)
 
     @property
     def source_node(self) -> str:
-        return self.source.split("/", 1)[0]
+        return split_source(self.source)[0]
 
     @property
     def source_output(self) -> str:
-        return self.source.split("/", 1)[1] if "/" in self.source else ""
+        return split_source(self.source)[1]
 
 
 @attrs.frozen
@@ -149,25 +149,3 @@ class Dataflow:
     def node(self, node_id: str) -> NodeSpec:
         return next(n for n in self.nodes if n.id == node_id)
 
-
-def parse_timer(source: str) -> float | None:
-    """Interval in seconds of a `dora/timer/...` input, None for anything else.
-
-    Raises ValueError for a malformed timer."""
-    if not source.startswith("dora/timer"):
-        return None
-    match = _TIMER.match(source)
-    if not match:
-        raise ValueError(f"malformed timer '{source}' (expected dora/timer/{{secs,millis,"
-                         "micros,nanos}/N or dora/timer/hz/F)")
-    unit, number = match.groups()
-    try:
-        value = float(number) if unit == "hz" else int(number)
-    except ValueError:
-        raise ValueError(f"malformed timer '{source}': '{number}' is not a "
-                         f"{'number' if unit == 'hz' else 'whole number'}") from None
-    if not value > 0 or value == float("inf"):  # also rejects nan
-        what = "frequency" if unit == "hz" else "interval"
-        raise ValueError(f"malformed timer '{source}': the {what} must be a positive, "
-                         "finite number")
-    return 1.0 / value if unit == "hz" else value * _TIMER_SCALE[unit]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-from dora_api import wire
+from dora_api import contract
 from dora_supervisor.descriptor import Dataflow, NodeSpec
 from dora_supervisor.validate import resolve_command
 
-__all__ = ["node_argv", "node_cwd", "node_env", "process_env", "consumers_of",
+__all__ = ["node_argv", "node_cwd", "node_config", "node_env", "process_env", "consumers_of",
            "LINK_LEASE_S"]
 
 # zenoh's own link lease for local nodes. A frozen local process is seen in its kernel
@@ -48,34 +47,40 @@ def process_env(node: NodeSpec) -> dict[str, str]:
     return env
 
 
+def node_config(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
+                incarnation: int, restart_count: int, wait_for: tuple[str, ...],
+                endpoints: contract.Endpoints) -> contract.NodeConfig:
+    """What the node process reads back with `dora_api.contract.config_from_environ`."""
+    return contract.NodeConfig(
+        dataflow_id=dataflow_id,
+        node_id=node.id,
+        prefix=df.prefix,
+        inputs={i.id: contract.InputConfig(i.source, i.queue_size, i.queue_policy)
+                for i in node.inputs},
+        outputs=node.outputs,
+        consumers=consumers_of(df, node.id),
+        endpoints=endpoints,
+        wait_for=wait_for,
+        incarnation=incarnation,
+        restart_count=restart_count,
+        lease_s=max(node.health.lease, LINK_LEASE_S),
+        descriptor=descriptor,
+        base_dir=df.base_dir,
+        operators=[contract.OperatorConfig(
+            op.id, op.kind, os.path.normpath(os.path.join(df.base_dir, op.path)),
+            [i.id for i in op.inputs], op.outputs) for op in node.operators])
+
+
 def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
              incarnation: int, restart_count: int, wait_for: tuple[str, ...],
-             endpoints: dict) -> dict[str, str]:
-    config = {
-        "dataflow_id": dataflow_id,
-        "node_id": node.id,
-        "prefix": df.prefix,
-        "inputs": {i.id: {"source": i.source, "queue_size": i.queue_size,
-                          "queue_policy": i.queue_policy} for i in node.inputs},
-        "outputs": list(node.outputs),
-        "consumers": consumers_of(df, node.id),
-        "endpoints": endpoints,
-        "wait_for": list(wait_for),
-        "incarnation": incarnation,
-        "restart_count": restart_count,
-        "lease_s": max(node.health.lease, LINK_LEASE_S),
-        "descriptor": descriptor,
-        "base_dir": df.base_dir,
-    }
-    if node.operators:
-        config["operators"] = [
-            {"id": op.id, "kind": op.kind,
-             "path": os.path.normpath(os.path.join(df.base_dir, op.path)),
-             "inputs": [i.id for i in op.inputs], "outputs": list(op.outputs)}
-            for op in node.operators]
+             endpoints: contract.Endpoints) -> dict[str, str]:
+    """The node's environment: `process_env` plus its encoded `NodeConfig`."""
+    config = node_config(df, node, dataflow_id=dataflow_id, descriptor=descriptor,
+                         incarnation=incarnation, restart_count=restart_count,
+                         wait_for=wait_for, endpoints=endpoints)
     env = process_env(node)
-    env[wire.CONFIG_ENV] = json.dumps(config)
+    env[contract.CONFIG_ENV] = contract.encode_config(config)
     env["PYTHONUNBUFFERED"] = "1"
-    env["DORA_NODE_ID"] = node.id
-    env["DORA_DATAFLOW_ID"] = dataflow_id
+    env[contract.NODE_ID_ENV] = node.id
+    env[contract.DATAFLOW_ID_ENV] = dataflow_id
     return env

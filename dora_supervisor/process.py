@@ -7,7 +7,6 @@ and reports back what happened (start, exit status, lines, the node's control no
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -17,7 +16,7 @@ from collections.abc import Callable
 import attrs
 import psutil
 
-from dora_api import wire
+from dora_api import contract
 
 __all__ = ["NodeProcess", "spawn", "kill_group", "apply_rlimits", "is_frozen"]
 
@@ -50,8 +49,8 @@ async def spawn(node: str, incarnation: int, argv: list[str], env: dict[str, str
     loop = asyncio.get_running_loop()
     read_fd, write_fd = os.pipe()
     env = dict(env)
-    env[wire.CONTROL_FD_ENV] = str(write_fd)
-    env[wire.PARENT_PID_ENV] = str(os.getpid())
+    env[contract.CONTROL_FD_ENV] = str(write_fd)
+    env[contract.PARENT_PID_ENV] = str(os.getpid())
     if _SETPRIV:
         argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
     try:
@@ -161,12 +160,10 @@ async def _pump_notes(stream: asyncio.StreamReader, on_note) -> None:
         on_note(raw.decode().strip())
 
 
-def parse_log_line(line: str) -> dict | None:
-    """A structured record written by dora_api's logging handler, or None."""
-    if not line.startswith(wire.LOG_MARK):
-        return None
+def parse_log_line(line: str) -> contract.LogRecord | None:
+    """A structured record written by dora_api's logging handler, or None: a malformed
+    one is shown as the plain line it is."""
     try:
-        record = json.loads(line)
-    except ValueError:
+        return contract.decode_log_line(line)
+    except contract.ContractError:
         return None
-    return record if isinstance(record, dict) else None

@@ -13,7 +13,7 @@ import time
 
 import structlog
 
-from dora_api import wire
+from dora_api import contract
 from dora_supervisor import launch, process
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.graph import upstream_nodes
@@ -65,7 +65,7 @@ class Runtime:
         self._loop = loop
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig)
-        self.link = ZenohLink(wire.Namespace(self.df.prefix, self.dataflow_id),
+        self.link = ZenohLink(contract.Namespace(self.df.prefix, self.dataflow_id),
                               self._liveliness_changed)
         try:
             self.log.info("dataflow_started", name=self.df.name, nodes=len(self.df.nodes),
@@ -92,7 +92,7 @@ class Runtime:
             if isinstance(action, Spawn):
                 await self._spawn(action)
             elif isinstance(action, SendStop):
-                self.link.tell(action.node, {"t": "stop"})
+                self.link.send_stop(action.node)
             elif isinstance(action, Kill):
                 running = self.processes.get(action.node)
                 if running is not None and running.incarnation == action.incarnation:
@@ -100,7 +100,7 @@ class Runtime:
             elif isinstance(action, CloseOutputs):
                 self.link.mark_finished(action.node, action.flushed_incarnation)
             elif isinstance(action, NotifyRestarted):
-                self.link.tell("all", {"t": "restarted", "node": action.node})
+                self.link.notify_restarted(action.node)
             elif isinstance(action, Schedule):
                 self._schedule(action)
             elif isinstance(action, Log):
@@ -172,22 +172,25 @@ class Runtime:
     def _on_line(self, log, node: str, stream: str, line: str) -> None:
         record = process.parse_log_line(line) if stream == "stderr" else None
         if stream == "stderr" and line.strip():
-            self._last_stderr[node] = (record or {}).get("msg") or line.strip()
+            self._last_stderr[node] = (record.msg if record else "") or line.strip()
         if record is not None:
-            level = record.get("level", "info")
-            method = level if level in ("debug", "info", "warning", "error", "critical") \
-                else "info"
-            getattr(log, method)("node_log", msg=record.get("msg", ""),
-                                 logger=record.get("logger"))
+            method = record.level if record.level in (
+                "debug", "info", "warning", "error", "critical") else "info"
+            getattr(log, method)("node_log", msg=record.msg, logger=record.logger)
         else:
             log.info("node_output", stream=stream, line=line)
 
-    def _on_note(self, node: str, incarnation: int, note: str) -> None:
-        kind, _, _ = note.partition(" ")
+    def _on_note(self, node: str, incarnation: int, line: str) -> None:
+        try:
+            note = contract.decode_note(line)
+        except contract.ContractError as exc:
+            self.log.warning("invalid_control_note", node=node, error=str(exc))
+            return
         running = self.processes.get(node)
-        if kind == "C":
+        if isinstance(note, contract.ClosingNote):
             self._queue.put_nowait(Closing(node, incarnation))
-        elif kind == "F" and running is not None and running.incarnation == incarnation:
+        elif (isinstance(note, contract.FlushedNote) and running is not None
+              and running.incarnation == incarnation):
             running.flushed = True
 
     async def _sample_health(self) -> None:

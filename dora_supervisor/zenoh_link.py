@@ -1,32 +1,40 @@
 """The coordinator's zenoh session: liveliness -> events, control messages to nodes.
 
-Listens on a Unix socket inside a private (0700) runtime directory; nodes connect to it
-and, through gossip, to each other. Multicast scouting is off: nothing leaves the machine
-unless a descriptor deploys to another one.
+Listens on a Unix socket inside a private (0700) runtime directory; every node dials it
+and the producers it consumes from (`node_endpoints`). Scouting is off: nothing leaves the
+machine unless a descriptor deploys to another one.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import tempfile
 from collections.abc import Callable
 
+import structlog
 import zenoh
 
-from dora_api import wire
+from dora_api import contract
 
 __all__ = ["ZenohLink"]
 
 
 class ZenohLink:
-    def __init__(self, ns: wire.Namespace, on_liveliness: Callable[[str, int, bool], None]):
+    """`on_liveliness(node, incarnation, alive)` runs on a zenoh thread."""
+
+    def __init__(self, ns: contract.Namespace,
+                 on_liveliness: Callable[[str, int, bool], None]):
         self.ns = ns
         self.rundir = tempfile.mkdtemp(prefix="dora-")
         os.chmod(self.rundir, 0o700)
         self.endpoint = f"unixsock-stream/{self.rundir}/coordinator.sock"
-        self.session = zenoh.open(wire.zenoh_config([self.endpoint], []))
+        self.session = zenoh.open(contract.zenoh_config([self.endpoint], []))
         self._on_liveliness = on_liveliness
+        try:  # warnings from zenoh threads are logged on the loop (structlog is not locked)
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         liveliness = self.session.liveliness()
         self._watch = liveliness.declare_subscriber(
             ns.alive(), zenoh.handlers.Callback(self._alive_changed, indirect=False),
@@ -37,7 +45,7 @@ class ZenohLink:
     def socket_of(self, slot: str) -> str:
         return f"{self.rundir}/{slot}.sock"
 
-    def node_endpoints(self, slot: str, upstream_slots: list[str]) -> dict[str, list[str]]:
+    def node_endpoints(self, slot: str, upstream_slots: list[str]) -> contract.Endpoints:
         """Where a node listens (stable across restarts, so consumers can redial it) and
         whom it dials: the coordinator and the producers it consumes from."""
         path = self.socket_of(slot)
@@ -45,17 +53,36 @@ class ZenohLink:
             os.unlink(path)  # left behind by the previous incarnation
         except FileNotFoundError:
             pass
-        return {"listen": [f"unixsock-stream/{path}"],
-                "connect": [self.endpoint] + [f"unixsock-stream/{self.socket_of(s)}"
-                                              for s in upstream_slots]}
+        return contract.Endpoints(
+            listen=[f"unixsock-stream/{path}"],
+            connect=[self.endpoint] + [f"unixsock-stream/{self.socket_of(s)}"
+                                       for s in upstream_slots])
 
     def _alive_changed(self, sample) -> None:
-        _, node, incarnation = str(sample.key_expr).rsplit("/", 2)
-        self._on_liveliness(node, int(incarnation), sample.kind == zenoh.SampleKind.PUT)
+        try:
+            token = self.ns.parse_token(str(sample.key_expr))
+        except contract.ContractError as exc:  # never raise on a zenoh thread
+            self._warn("invalid_liveliness_key", error=str(exc))
+            return
+        self._on_liveliness(token.node, token.number, sample.kind == zenoh.SampleKind.PUT)
 
-    def tell(self, node: str, message: dict) -> None:
-        """A control message to one node, or to every node with `node='all'`."""
-        self.session.put(self.ns.to(node), json.dumps(message).encode())
+    def _warn(self, event: str, **fields) -> None:
+        log = structlog.get_logger()
+        if self._loop is None or self._loop.is_closed():
+            log.warning(event, **fields)
+        else:
+            self._loop.call_soon_threadsafe(lambda: log.warning(event, **fields))
+
+    def send_stop(self, node: str) -> None:
+        """Ask one node to stop (it gets STOP with id MANUAL)."""
+        self._send(self.ns.to(node), contract.StopMessage())
+
+    def notify_restarted(self, node: str) -> None:
+        """Tell every node that `node` restarts; its consumers get NODE_RESTARTED."""
+        self._send(self.ns.to_all, contract.RestartedMessage(node))
+
+    def _send(self, key: str, message: contract.ControlMessage) -> None:
+        self.session.put(key, contract.encode_control(message))
 
     def mark_finished(self, node: str, flushed: int | None) -> None:
         """Announce that `node` is finished for good: its outputs are closed."""

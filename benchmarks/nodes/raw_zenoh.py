@@ -1,6 +1,6 @@
 """Baseline: the benchmark over raw zenoh-python between two plain processes.
 
-Same zenoh settings as dora_api (`dora_api.wire.zenoh_config`: peer mode, no multicast
+Same zenoh settings as dora_api (`dora_api.contract.zenoh_config`: peer mode, no multicast
 scouting, Unix socket endpoints; publishers RELIABLE with congestion control BLOCK), and a
 receiver that does comparable work: a plain callback on zenoh's thread copies the payload
 out (`to_bytes()`) into a bounded queue (backpressure, like dora's default input queue),
@@ -20,7 +20,7 @@ import sys
 import bench_proto
 import zenoh
 
-from dora_api import wire
+from dora_api import contract
 from dora_api.events import DEFAULT_BACKPRESSURE_DEPTH
 
 DATA_KEY = "bench/raw/data"
@@ -42,7 +42,7 @@ def main() -> None:
     plan = bench_proto.load_plan(args.plan)
     _die_with_parent()
 
-    config = wire.zenoh_config(args.listen, args.connect, args.lease)
+    config = contract.zenoh_config(args.listen, args.connect, args.lease)
     for override in args.zenoh:
         key, _, value = override.partition("=")
         config.insert_json5(key, value)

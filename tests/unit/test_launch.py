@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 
-from dora_api import wire
+from dora_api import contract
 from dora_supervisor.launch import consumers_of, node_env
 from dora_supervisor.parse import parse
 from dora_supervisor.yamlsrc import load_yaml
@@ -24,9 +23,9 @@ def test_env_values_expand_host_variables(monkeypatch):
           - {id: a, path: a.py, env: {TOKEN: {__dora_env: HOST_TOKEN}, GREETING: hi $USER}}
     """)
     env = node_env(df, df.nodes[0], dataflow_id="u", descriptor="/base/t.yml", incarnation=1,
-                   restart_count=0, wait_for=(), endpoints={"listen": [], "connect": []})
+                   restart_count=0, wait_for=(), endpoints=contract.Endpoints([], []))
     assert env["TOKEN"] == "s3cret" and env["GREETING"] == "hi ada"
-    assert json.loads(env[wire.CONFIG_ENV])["node_id"] == "a"
+    assert contract.decode_config(env[contract.CONFIG_ENV]).node_id == "a"
 
 
 def test_consumers_per_output_exclude_the_producer_itself():
@@ -37,3 +36,26 @@ def test_consumers_per_output_exclude_the_producer_itself():
           - {id: c2, path: c.py, inputs: {a: p/y}}
     """)
     assert consumers_of(df, "p") == {"x": ["c1"], "y": ["c2"]}
+
+
+def test_the_node_config_is_written_whole_and_reads_back_typed():
+    df = dataflow("""
+        nodes:
+          - {id: p, path: p.py, outputs: [x]}
+          - id: rt
+            operators:
+              - {id: op, python: op.py, inputs: {a: p/x, t: dora/timer/millis/5}, outputs: [o]}
+    """)
+    endpoints = contract.Endpoints(["unixsock-stream/l"], ["unixsock-stream/c"])
+    env = node_env(df, df.node("rt"), dataflow_id="u", descriptor="/base/t.yml",
+                   incarnation=2, restart_count=1, wait_for=("p",), endpoints=endpoints)
+    config = contract.decode_config(env[contract.CONFIG_ENV])
+    assert config.ready_timeout == contract.READY_TIMEOUT_S
+    assert config.version == contract.CONFIG_VERSION
+    assert (config.incarnation, config.restart_count, config.wait_for) == (2, 1, ("p",))
+    assert config.endpoints == endpoints and config.consumers == {}
+    assert config.inputs["op/a"] == contract.InputConfig("p/x", None, "backpressure")
+    assert config.inputs["op/t"].timer_interval == 0.005
+    assert config.operators == (contract.OperatorConfig("op", "python", "/base/op.py",
+                                                        ("a", "t"), ("o",)),)
+    assert env[contract.NODE_ID_ENV] == "rt" and env[contract.DATAFLOW_ID_ENV] == "u"

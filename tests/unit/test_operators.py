@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dora_api import DoraStatus
+from dora_api.contract import InputConfig
 from dora_api.operators import (
     LoadedOperator,
     OperatorError,
@@ -406,8 +407,9 @@ def test_stop_all_finishes_every_operator():
 
 
 def test_split_inputs_and_display_path():
-    inputs = {"op-a/t": {"source": "timer/time"}, "op-b/c": {"source": "rt/op-a/out"},
-              "op-b/d": {"source": "rt2/x/out"}, "op-b/e": {"source": "dora/timer/secs/1"}}
+    inputs = {input_id: InputConfig(source, None, "backpressure") for input_id, source in {
+        "op-a/t": "timer/time", "op-b/c": "rt/op-a/out", "op-b/d": "rt2/x/out",
+        "op-b/e": "dora/timer/secs/1"}.items()}
     external, internal = split_inputs("rt", inputs)
     assert set(internal) == {"op-b/c"}
     assert set(external) == {"op-a/t", "op-b/d", "op-b/e"}

@@ -1,0 +1,111 @@
+"""Key expressions of one dataflow, built and taken apart here and nowhere else.
+
+Data: `<prefix>/dora/<uuid>/<node>/<output>` (operator outputs add a level).
+Control, beside it under `<prefix>/dora-ctl/<uuid>`: liveliness tokens `alive/<node>/<n>`
+and `finished/<node>/<n>`, messages to a node `to/<node>` or to every node `to/all`,
+end-of-stream acknowledgements `ack/<producer>/<n>`, the coordinator's token `coordinator`.
+Also the descriptor's input sources: `<node>/<output>` or a built-in `dora/...`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+import attrs
+
+from dora_api.contract.errors import ContractError
+
+__all__ = ["Namespace", "TokenKind", "PeerToken", "ALL_NODES", "is_builtin_source",
+           "split_source"]
+
+ALL_NODES = "all"  # `to/all`: a control message for every node
+_BUILTIN_PREFIX = "dora/"
+_NUMBER = re.compile(r"^-?[0-9]+$")
+
+
+class TokenKind(enum.Enum):
+    """A node's liveliness token: alive (per incarnation) or finished for good."""
+
+    ALIVE = "alive"
+    FINISHED = "finished"
+
+
+@attrs.frozen
+class PeerToken:
+    """A parsed liveliness key. `number` is the incarnation for ALIVE; for FINISHED the
+    incarnation whose end-of-stream markers to wait for (-1: none, it crashed)."""
+
+    kind: TokenKind
+    node: str
+    number: int
+
+
+class Namespace:
+    """The key expressions of one dataflow (its prefix and uuid)."""
+
+    def __init__(self, prefix: str, dataflow_id: str):
+        base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        self.data = f"{base}dora/{dataflow_id}"
+        self.ctl = f"{base}dora-ctl/{dataflow_id}"
+
+    def __repr__(self) -> str:
+        return f"Namespace({self.data!r})"
+
+    # -- builders -------------------------------------------------------------------
+
+    def output(self, node: str, output: str) -> str:
+        return f"{self.data}/{node}/{output}"
+
+    def alive(self, node: str = "*", incarnation: int | str = "*") -> str:
+        """A node's liveliness token; the incarnation tells a successor from its past."""
+        return self._token(TokenKind.ALIVE, node, incarnation)
+
+    def finished(self, node: str = "*", flushed: int | str = "*") -> str:
+        """Declared by the supervisor when `node` is finished for good; `flushed` is the
+        incarnation whose end-of-stream markers to wait for (-1: none, it crashed)."""
+        return self._token(TokenKind.FINISHED, node, flushed)
+
+    def to(self, node: str) -> str:
+        """Control messages for one node."""
+        return f"{self.ctl}/to/{node}"
+
+    @property
+    def to_all(self) -> str:
+        """Control messages for every node of the dataflow."""
+        return self.to(ALL_NODES)
+
+    def ack(self, producer: str, incarnation: int | str = "*") -> str:
+        """Consumers acknowledge a producer's end-of-stream markers here."""
+        return f"{self.ctl}/ack/{producer}/{incarnation}"
+
+    @property
+    def coordinator(self) -> str:
+        return f"{self.ctl}/coordinator"
+
+    def _token(self, kind: TokenKind, node: str, number: int | str) -> str:
+        return f"{self.ctl}/{kind.value}/{node}/{number}"
+
+    # -- parsers --------------------------------------------------------------------
+
+    def parse_token(self, key: str) -> PeerToken:
+        """The node and number of an `alive` or `finished` key of this dataflow."""
+        for kind in TokenKind:
+            head = f"{self.ctl}/{kind.value}/"
+            if key.startswith(head):
+                node, sep, number = key[len(head):].partition("/")
+                if node and sep and _NUMBER.match(number):
+                    return PeerToken(kind, node, int(number))
+                break
+        raise ContractError(f"not a liveliness key of {self.ctl}: '{key}'")
+
+
+def is_builtin_source(source: str) -> bool:
+    """A `dora/...` input (a timer): produced inside the node, not by another node."""
+    return source.startswith(_BUILTIN_PREFIX)
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """(node, output) of an input source `node/output`; output '' when there is none."""
+    node, _, output = source.partition("/")
+    return node, output
