@@ -13,9 +13,13 @@ This module holds the workers' side; a supervisor's handling of failures is in
 
 from __future__ import annotations
 
-from dora_supervisor import policy, tree_restart, tree_stop
+from collections.abc import Mapping
+from typing import Any
+
+from dora_supervisor import policy, tree_restart, tree_stop, tree_view
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.policy import ExitReason
+from dora_supervisor.samples import NodeMetrics
 from dora_supervisor.tree_model import (
     Action,
     CloseOutputs,
@@ -24,6 +28,7 @@ from dora_supervisor.tree_model import (
     Exited,
     Finished,
     Kill,
+    LastExit,
     LimitExceeded,
     Liveliness,
     Log,
@@ -55,7 +60,7 @@ class Tree:
     """One dataflow's supervision tree.
 
     The runtime calls `start` once, then `step` per event, and executes the actions they
-    return; it only reads `workers`, `sups`, `failures` and `done`. The methods without
+    return; it only reads `workers`, `sups`, `failures` and `done`, or a `snapshot`. The methods without
     an underscore after `step` are the operations `tree_restart` and `tree_stop` use;
     `now` and `rand` are those of the event being handled.
     """
@@ -79,6 +84,15 @@ class Tree:
     def step(self, event: Event, now: float, rand: float) -> list[Action]:
         """Apply one event; `rand` in [0, 1) is the jitter draw for any backoff."""
         return self._run(now, rand, lambda: self._handle(event))
+
+    def snapshot(self, now: float,
+                 metrics: Mapping[str, NodeMetrics] | None = None) -> dict[str, Any]:
+        """The root SUP object of `dora status --json` (see `tree_view.snapshot`)."""
+        return tree_view.snapshot(self, ROOT, now, metrics)
+
+    def restarts_in_window(self, sup_id: str, now: float) -> int:
+        """Restarts of supervisor `sup_id` within its intensity window ending at `now`."""
+        return tree_view.restarts_in_window(self, sup_id, now)
 
     def _run(self, now: float, rand: float, body) -> list[Action]:
         self.now, self.rand, self._actions = now, rand, []
@@ -238,7 +252,7 @@ class Tree:
             return  # a late exit of a replaced process never touches its successor
         reason = policy.classify_exit(event.code, event.signal, worker.stop_cause)
         uptime = self.now - (worker.started_at or self.now)
-        worker.last_exit = {"code": event.code, "signal": event.signal, "reason": str(reason)}
+        worker.last_exit = LastExit(event.code, event.signal, reason)
         worker.pid, worker.alive, worker.state = None, False, WorkerState.EXITED
         self.log("node_exited", "warning" if policy.is_abnormal(reason) else "info",
                  node=worker.id, code=event.code, signal=event.signal, reason=str(reason),

@@ -16,7 +16,7 @@ from dora_supervisor.policy import ExitReason
 
 __all__ = [
     "WorkerState", "SupervisorState", "TimerKind", "ThenRestart", "ThenHalt", "ThenFail",
-    "ThenExit", "ThenFinish", "Plan", "Worker", "Supervisor", "Started", "Exited", "Liveliness", "TimerFired", "StopDataflow",
+    "ThenExit", "ThenFinish", "Plan", "LastExit", "Worker", "Supervisor", "Started", "Exited", "Liveliness", "TimerFired", "StopDataflow",
     "RestartChild", "LimitExceeded", "Closing", "Spawn", "SendStop", "Kill", "CloseOutputs",
     "NotifyRestarted", "Schedule", "Log", "Finished", "Event", "Action", "build",
     "fill_wait_for",
@@ -95,6 +95,23 @@ class ThenFinish:
 Plan = ThenRestart | ThenHalt | ThenFail | ThenExit | ThenFinish
 
 
+@attrs.frozen
+class LastExit:
+    """How a worker's latest incarnation ended (`dora status`'s `last_exit`)."""
+
+    code: int | None
+    signal: int | None
+    reason: ExitReason
+
+    # Transitional: `Runtime.failure_details` still reads the former dict. Remove both
+    # methods once it calls `tree_view.failure_report` instead.
+    def __getitem__(self, key: str):
+        return getattr(self, key)
+
+    def get(self, key: str, default=None):
+        return getattr(self, key, default)
+
+
 @attrs.define
 class Worker:
     """One node: the per-node supervisor that owns its OS process."""
@@ -109,6 +126,7 @@ class Worker:
     is_source: bool
     max_restarts: int | None = None  # dora-rs per-node cap (`max_restarts`/`restart_window`)
     window: float | None = None
+    machine: str = "local"  # the node's `deploy.machine`
     state: WorkerState = WorkerState.STOPPED
     incarnation: int = 0
     pid: int | None = None
@@ -118,7 +136,7 @@ class Worker:
     restarts: int = 0
     attempt: int = 0
     started_at: float | None = None
-    last_exit: dict | None = None
+    last_exit: LastExit | None = None
     stop_cause: ExitReason | None = None
     finished: bool = False  # finished for good: outputs closed, never restarted again
     history: tuple[float, ...] = ()
@@ -279,7 +297,7 @@ def build(df: Dataflow, root: str) -> tuple[dict[str, Supervisor], dict[str, Wor
         node.id: Worker(node.id, owner.get(node.id, root), node.restart.policy,
                         node.restart.backoff, node.shutdown, is_significant(node),
                         upstream_nodes(node), node.is_source, node.restart.max_restarts,
-                        node.restart.window)
+                        node.restart.window, node.machine or "local")
         for node in df.nodes}
     sups[root].children = sorted(
         [m for m in list(workers) + list(groups) if owner.get(m) is None], key=first)
