@@ -13,8 +13,10 @@ This module holds the workers' side; a supervisor's handling of failures is in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import attrs
 
 from dora_supervisor import policy, tree_restart, tree_stop, tree_view
 from dora_supervisor.descriptor import Dataflow
@@ -33,6 +35,8 @@ from dora_supervisor.tree_model import (
     Liveliness,
     Log,
     NotifyRestarted,
+    Reply,
+    Respond,
     RestartChild,
     Schedule,
     SendStop,
@@ -54,6 +58,14 @@ __all__ = ["Tree", "ROOT"]
 
 ROOT = "dataflow"
 _LIVELINESS_CONFIRM_S = 0.25  # a vanished token is acted on only if the node did not exit
+
+
+@attrs.frozen
+class _Answer:
+    """What a request's `Respond` will say."""
+
+    ok: bool
+    message: str
 
 
 class Tree:
@@ -82,8 +94,11 @@ class Tree:
         return self._run(now, 0.5, lambda: self._start_sup(ROOT))
 
     def step(self, event: Event, now: float, rand: float) -> list[Action]:
-        """Apply one event; `rand` in [0, 1) is the jitter draw for any backoff."""
-        return self._run(now, rand, lambda: self._handle(event))
+        """Apply one event; `rand` in [0, 1) is the jitter draw for any backoff.
+
+        A request carrying a `reply` is answered with a `Respond` after its effects."""
+        reply = event.reply if isinstance(event, StopDataflow | RestartChild) else None
+        return self._run(now, rand, lambda: self._handle(event), reply)
 
     def snapshot(self, now: float,
                  metrics: Mapping[str, NodeMetrics] | None = None) -> dict[str, Any]:
@@ -94,16 +109,21 @@ class Tree:
         """Restarts of supervisor `sup_id` within its intensity window ending at `now`."""
         return tree_view.restarts_in_window(self, sup_id, now)
 
-    def _run(self, now: float, rand: float, body) -> list[Action]:
+    def _run(self, now: float, rand: float, body: Callable[[], _Answer | None],
+             reply: Reply | None = None) -> list[Action]:
         self.now, self.rand, self._actions = now, rand, []
+        answer = _Answer(False, "the dataflow has already finished")
         if not self.done:
-            body()
+            answer = body()
             if self.stopping:
                 tree_stop.drain_check(self)
+        if reply is not None and answer is not None:
+            self.emit(Respond(reply, answer.ok, answer.message))
         actions, self._actions = self._actions, []
         return fill_wait_for(actions, self.workers)
 
-    def _handle(self, event: Event) -> None:
+    def _handle(self, event: Event) -> _Answer | None:
+        """Apply `event`; a request returns its answer."""
         match event:
             case Started():
                 self._on_started(event)
@@ -118,9 +138,10 @@ class Tree:
             case TimerFired():
                 self._on_timer(event)
             case StopDataflow():
-                tree_stop.begin_stop(self, event.reason)
+                return self._on_stop_request(event)
             case RestartChild():
-                self._on_restart_request(event)
+                return self._on_restart_request(event)
+        return None
 
     # -- operations shared with tree_restart and tree_stop ------------------------------
 
@@ -330,15 +351,31 @@ class Tree:
             worker.stop_cause, worker.state = ExitReason.LIVELINESS_LOST, WorkerState.STOPPING
             self.emit(Kill(worker.id, worker.incarnation))
 
-    def _on_restart_request(self, event: RestartChild) -> None:
+    def _on_stop_request(self, event: StopDataflow) -> _Answer:
+        if self.stopping:
+            return _Answer(True, "the dataflow is already stopping")
+        tree_stop.begin_stop(self, event.reason)
+        return _Answer(True, "stopping the dataflow")
+
+    def _on_restart_request(self, event: RestartChild) -> _Answer:
         worker = self.workers.get(event.node)
-        if worker is None or worker.finished or self.stopping:
-            return
+        if worker is None:
+            return _Answer(False, f"no node '{event.node}' in this dataflow (its nodes: "
+                                  f"{', '.join(self.order)})")
+        if worker.finished:
+            return _Answer(False, f"node '{worker.id}' has finished for good "
+                                  f"({worker.state}); it is not restarted")
+        if self.stopping:
+            return _Answer(False, "the dataflow is stopping; nothing is restarted")
         if worker.state is WorkerState.BACKOFF:
             self.start_child(worker.id)
         elif worker.state.live:
             worker.restart_requested = True
             self.stop_worker(worker, ExitReason.SHUTDOWN)
+        else:
+            return _Answer(False, f"node '{worker.id}' is {worker.state}: its supervisor is "
+                                  "already stopping or restarting it")
+        return _Answer(True, f"restarting node '{worker.id}'")
 
     def _current(self, node: str, incarnation: int) -> Worker | None:
         """The worker if `incarnation` is its current one; events about older ones drop."""

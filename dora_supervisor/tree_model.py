@@ -16,10 +16,10 @@ from dora_supervisor.policy import ExitReason
 
 __all__ = [
     "WorkerState", "SupervisorState", "TimerKind", "ThenRestart", "ThenHalt", "ThenFail",
-    "ThenExit", "ThenFinish", "Plan", "LastExit", "Worker", "Supervisor", "Started", "Exited", "Liveliness", "TimerFired", "StopDataflow",
-    "RestartChild", "LimitExceeded", "Closing", "Spawn", "SendStop", "Kill", "CloseOutputs",
-    "NotifyRestarted", "Schedule", "Log", "Finished", "Event", "Action", "build",
-    "fill_wait_for",
+    "ThenExit", "ThenFinish", "Plan", "LastExit", "Worker", "Supervisor", "Started", "Exited",
+    "Liveliness", "TimerFired", "StopDataflow", "RestartChild", "LimitExceeded", "Closing",
+    "Reply", "Spawn", "SendStop", "Kill", "CloseOutputs", "NotifyRestarted", "Schedule", "Log",
+    "Finished", "Respond", "Event", "Action", "build", "fill_wait_for",
 ]
 
 
@@ -209,13 +209,24 @@ class TimerFired:
 
 
 @attrs.frozen
+class Reply:
+    """Whom to answer: an opaque token a request carries (the shell maps it to a caller)."""
+
+    id: int
+
+
+@attrs.frozen
 class StopDataflow:
     reason: str = "requested"
+    reply: Reply | None = None  # answered with a `Respond` once handled
 
 
 @attrs.frozen
 class RestartChild:
+    """`dora restart NODE`: restart the node at once, not counted against intensity."""
+
     node: str
+    reply: Reply | None = None  # answered with a `Respond` once handled
 
 
 Event = Started | Exited | Closing | Liveliness | LimitExceeded | TimerFired | StopDataflow \
@@ -273,7 +284,17 @@ class Finished:
     reason: str
 
 
-Action = Spawn | SendStop | Kill | CloseOutputs | NotifyRestarted | Schedule | Log | Finished
+@attrs.frozen
+class Respond:
+    """The answer to a request that carried `reply`: accepted or not, and why."""
+
+    reply: Reply
+    ok: bool
+    message: str
+
+
+Action = Spawn | SendStop | Kill | CloseOutputs | NotifyRestarted | Schedule | Log | Finished \
+    | Respond
 
 
 def build(df: Dataflow, root: str) -> tuple[dict[str, Supervisor], dict[str, Worker]]:

@@ -8,7 +8,10 @@ import pytest
 from dora_supervisor.tree_model import (
     Exited,
     Liveliness,
+    Reply,
+    Respond,
     RestartChild,
+    SendStop,
     StopDataflow,
 )
 from tests.unit.tree_sim import Sim
@@ -455,3 +458,81 @@ def test_a_limit_kill_counts_as_a_crash_with_its_own_reason():
     sim.advance(1)
     assert sim.starts["b"] == 2  # permanent: restarted, counted against intensity
     assert len(sim.tree.sups["dataflow"].history) == 1
+
+
+# -- requests answer their caller -------------------------------------------------------
+
+
+def test_a_restart_request_is_answered_after_its_effects():
+    sim = Sim(THREE % "one_for_one")
+    sim.post(RestartChild("b", Reply(7)))
+    assert sim.responses == [Respond(Reply(7), True, "restarting node 'b'")]
+    assert sim.actions.index(SendStop("b")) < sim.actions.index(sim.responses[0])
+    assert sim.starts["b"] == 2
+
+
+def test_a_restart_request_during_a_backoff_restarts_at_once():
+    sim = Sim(THREE % "one_for_one")
+    sim.exit("a", 1)  # backoff: 0.1 s
+    sim.post(RestartChild("a", Reply(1)))
+    assert sim.responses == [Respond(Reply(1), True, "restarting node 'a'")]
+    assert sim.starts["a"] == 2 and sim.tree.workers["a"].state == "running"
+
+
+def test_a_restart_request_for_an_unknown_node_names_the_known_ones():
+    sim = Sim(THREE % "one_for_one")
+    sim.post(RestartChild("d", Reply(1)))
+    assert sim.responses == [
+        Respond(Reply(1), False, "no node 'd' in this dataflow (its nodes: a, b, c)")]
+    assert sim.starts == {"a": 1, "b": 1, "c": 1}
+
+
+def test_a_restart_request_for_a_finished_node_is_refused():
+    sim = Sim("""
+        supervision: {auto_shutdown: never}
+        nodes:
+          - {id: a, path: a.py, restart: {policy: temporary}}
+          - {id: b, path: b.py, restart: {policy: permanent}}
+    """)
+    sim.exit("a", 1)
+    sim.post(RestartChild("a", Reply(2)))
+    assert sim.responses == [Respond(
+        Reply(2), False, "node 'a' has finished for good (failed); it is not restarted")]
+    assert sim.starts["a"] == 1
+
+
+def test_a_restart_request_for_a_node_its_supervisor_is_stopping_is_refused():
+    sim = Sim(THREE % "one_for_all")
+    sim.deaf.add("c")
+    sim.exit("a", 1)  # one_for_all: c is being stopped first
+    sim.post(RestartChild("c", Reply(3)))
+    assert sim.responses == [Respond(
+        Reply(3), False,
+        "node 'c' is stopping: its supervisor is already stopping or restarting it")]
+
+
+def test_stop_requests_are_answered_and_a_finished_dataflow_says_so():
+    sim = Sim(THREE % "one_for_one")
+    sim.deaf.add("a")
+    sim.post(StopDataflow("requested", Reply(1)))
+    sim.post(StopDataflow("requested", Reply(2)))
+    sim.post(RestartChild("a", Reply(3)))  # deaf to STOP: still running
+    assert sim.responses == [
+        Respond(Reply(1), True, "stopping the dataflow"),
+        Respond(Reply(2), True, "the dataflow is already stopping"),
+        Respond(Reply(3), False, "the dataflow is stopping; nothing is restarted")]
+    sim.advance(10)
+    assert sim.result is not None and sim.result.ok
+    sim.post(StopDataflow("requested", Reply(4)))
+    sim.post(RestartChild("b", Reply(5)))
+    assert sim.responses[3:] == [
+        Respond(Reply(4), False, "the dataflow has already finished"),
+        Respond(Reply(5), False, "the dataflow has already finished")]
+
+
+def test_requests_without_a_reply_are_not_answered():
+    sim = Sim(THREE % "one_for_one")
+    sim.post(RestartChild("a"))
+    sim.post(RestartChild("nope"))
+    sim.post(StopDataflow())
+    assert sim.responses == [] and sim.starts["a"] == 2

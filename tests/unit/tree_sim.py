@@ -18,6 +18,7 @@ from dora_supervisor.tree_model import (
     Liveliness,
     Log,
     NotifyRestarted,
+    Respond,
     Schedule,
     SendStop,
     Spawn,
@@ -46,6 +47,8 @@ class Sim:
         self.logs: list[Log] = []
         self.restarted: list[str] = []
         self.result: Finished | None = None
+        self.responses: list[Respond] = []
+        self.actions: list = []  # every action, in order
         self.deaf: set[str] = set()  # nodes that ignore STOP
         self.pid = 100
         self.running: dict[str, int] = {}  # node -> incarnation of its live process
@@ -83,6 +86,7 @@ class Sim:
             self._apply(self.tree.step(self.pending.popleft(), self.now, 0.5))
 
     def _apply(self, actions) -> None:
+        self.actions += actions
         for action in actions:
             if isinstance(action, Spawn):
                 self.starts[action.node] += 1
@@ -110,6 +114,8 @@ class Sim:
                 self.logs.append(action)
             elif isinstance(action, Finished):
                 self.result = action
+            elif isinstance(action, Respond):
+                self.responses.append(action)
 
     def logged(self, event: str) -> list[dict]:
         return [log.fields for log in self.logs if log.event == event]
