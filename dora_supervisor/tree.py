@@ -72,9 +72,9 @@ class Tree:
     """One dataflow's supervision tree.
 
     The runtime calls `start` once, then `step` per event, and executes the actions they
-    return; it only reads `workers`, `sups`, `failures` and `done`, or a `snapshot`. The methods without
-    an underscore after `step` are the operations `tree_restart` and `tree_stop` use;
-    `now` and `rand` are those of the event being handled.
+    return; otherwise it only reads (`workers`, `sups`, `failures`, `done`, `snapshot`).
+    The methods without an underscore after `restarts_in_window` are the operations
+    `tree_restart` and `tree_stop` use; `now` and `rand` are those of the current event.
     """
 
     def __init__(self, df: Dataflow):

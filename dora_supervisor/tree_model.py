@@ -1,7 +1,8 @@
 """Records of the supervision tree: its state, the events it takes, the actions it returns.
 
-All plain attrs data: `tree.step` is the only code that changes them, the runtime only
-reads them (to render `dora status`) and executes actions.
+All plain attrs data and enums: only `Tree.step` (through `tree`, `tree_restart` and
+`tree_stop`) changes them; the runtime executes the actions and reads the state, which
+`tree_view` renders for `dora status`.
 """
 
 from __future__ import annotations
