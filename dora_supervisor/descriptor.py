@@ -6,6 +6,7 @@ runtime) reads only this model.
 
 from __future__ import annotations
 
+import enum
 import re
 
 import attrs
@@ -14,15 +15,49 @@ from dora_api.contract import is_builtin_source, parse_timer, split_source  # sh
 
 __all__ = [
     "Backoff", "RestartSpec", "Limits", "Health", "InputSpec", "OperatorSpec", "NodeSpec",
-    "GroupSpec", "SupervisionFlags", "Dataflow", "parse_timer", "RESTART_POLICIES",
-    "STRATEGIES", "AUTO_SHUTDOWN", "BRUTAL_KILL", "QUEUE_POLICIES",
+    "GroupSpec", "SupervisionFlags", "Dataflow", "parse_timer", "RestartPolicy", "Strategy",
+    "AutoShutdown", "QueuePolicy", "RESTART_POLICIES", "STRATEGIES", "AUTO_SHUTDOWN",
+    "BRUTAL_KILL", "QUEUE_POLICIES",
 ]
 
-RESTART_POLICIES = {"permanent": "permanent", "transient": "transient", "temporary": "temporary",
-                    "always": "permanent", "on-failure": "transient", "never": "temporary"}
-STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
-AUTO_SHUTDOWN = ("never", "any_significant", "all_significant")
-QUEUE_POLICIES = ("drop_oldest", "backpressure")
+
+class RestartPolicy(enum.StrEnum):
+    """OTP's restart types (the values are what logs and `dora status` show)."""
+
+    PERMANENT = "permanent"  # always restarted
+    TRANSIENT = "transient"  # restarted after an abnormal exit
+    TEMPORARY = "temporary"  # never restarted
+
+
+class Strategy(enum.StrEnum):
+    """Which siblings a supervisor restarts along with a failed child."""
+
+    ONE_FOR_ONE = "one_for_one"
+    ONE_FOR_ALL = "one_for_all"
+    REST_FOR_ONE = "rest_for_one"
+
+
+class AutoShutdown(enum.StrEnum):
+    """When a supervisor stops by itself because its significant children finished."""
+
+    NEVER = "never"
+    ANY_SIGNIFICANT = "any_significant"
+    ALL_SIGNIFICANT = "all_significant"
+
+
+class QueuePolicy(enum.StrEnum):
+    """What a full input queue does with the next message."""
+
+    DROP_OLDEST = "drop_oldest"
+    BACKPRESSURE = "backpressure"
+
+
+# The spellings a descriptor may use: OTP's, then dora-rs's aliases for the same types.
+RESTART_POLICIES = {**{p.value: p for p in RestartPolicy}, "always": RestartPolicy.PERMANENT,
+                    "on-failure": RestartPolicy.TRANSIENT, "never": RestartPolicy.TEMPORARY}
+STRATEGIES = tuple(s.value for s in Strategy)
+AUTO_SHUTDOWN = tuple(m.value for m in AutoShutdown)
+QUEUE_POLICIES = tuple(q.value for q in QueuePolicy)
 BRUTAL_KILL = 0.0  # `shutdown: brutal_kill` is a zero grace: SIGKILL at once
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -37,7 +72,7 @@ class Backoff:
 
 @attrs.frozen
 class RestartSpec:
-    policy: str = "transient"
+    policy: RestartPolicy = attrs.field(default=RestartPolicy.TRANSIENT, converter=RestartPolicy)
     backoff: Backoff = Backoff()
     max_restarts: int | None = None  # dora-rs per-node cap; None = only the supervisor's
     window: float | None = None
@@ -62,7 +97,8 @@ class InputSpec:
     id: str
     source: str
     queue_size: int | None = None
-    queue_policy: str = "backpressure"
+    queue_policy: QueuePolicy = attrs.field(default=QueuePolicy.BACKPRESSURE,
+                                            converter=QueuePolicy)
     input_timeout: float | None = None
     where: tuple = attrs.field(default=(), eq=False, repr=False)  # key path, for messages
 
@@ -121,10 +157,11 @@ class NodeSpec:
 
 @attrs.frozen
 class SupervisionFlags:
-    strategy: str = "one_for_one"
+    strategy: Strategy = attrs.field(default=Strategy.ONE_FOR_ONE, converter=Strategy)
     max_restarts: int = 3
     max_seconds: float = 5.0
-    auto_shutdown: str = "all_significant"
+    auto_shutdown: AutoShutdown = attrs.field(default=AutoShutdown.ALL_SIGNIFICANT,
+                                              converter=AutoShutdown)
 
 
 @attrs.frozen

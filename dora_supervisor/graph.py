@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from dora_supervisor.descriptor import Dataflow, NodeSpec
+from dora_supervisor.descriptor import Dataflow, NodeSpec, RestartPolicy
 
 __all__ = ["upstream_nodes", "downstream_nodes", "is_significant", "will_drain", "mermaid"]
 
@@ -28,7 +28,7 @@ def is_significant(node: NodeSpec) -> bool:
     """OTP's `significant` flag; by default a non-permanent source is significant."""
     if node.significant is not None:
         return node.significant
-    return node.is_source and node.restart.policy != "permanent"
+    return node.is_source and node.restart.policy is not RestartPolicy.PERMANENT
 
 
 def will_drain(df: Dataflow, finished: Iterable[str], stopping: Iterable[str]) -> set[str]:

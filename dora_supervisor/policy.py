@@ -7,7 +7,7 @@ import types
 
 import tenacity
 
-from dora_supervisor.descriptor import Backoff
+from dora_supervisor.descriptor import AutoShutdown, Backoff, RestartPolicy, Strategy
 
 __all__ = [
     "ExitReason", "classify_exit", "is_abnormal", "should_restart", "affected_children",
@@ -53,27 +53,33 @@ def is_abnormal(reason: ExitReason) -> bool:
     return reason not in _NOT_FAILURES
 
 
-def should_restart(policy: str, reason: ExitReason) -> bool:
+def should_restart(policy: RestartPolicy, reason: ExitReason) -> bool:
     """OTP restart types: permanent always, transient after an abnormal exit, temporary never.
 
     Exits the supervisor caused itself (shutdown, sibling, escalation) are never
     restarted by this rule; a strategy restarts siblings explicitly."""
     if reason in _SUPERVISOR_CAUSES:
         return False
-    if policy == "permanent":
-        return True
-    if policy == "transient":
-        return is_abnormal(reason)
-    return False
+    match policy:
+        case RestartPolicy.PERMANENT:
+            return True
+        case RestartPolicy.TRANSIENT:
+            return is_abnormal(reason)
+        case RestartPolicy.TEMPORARY:
+            return False
+    raise ValueError(f"unknown restart policy {policy!r}")
 
 
-def affected_children(strategy: str, start_order: list[str], failed: str) -> list[str]:
+def affected_children(strategy: Strategy, start_order: list[str], failed: str) -> list[str]:
     """The children a failure of `failed` restarts, in start order."""
-    if strategy == "one_for_all":
-        return list(start_order)
-    if strategy == "rest_for_one":
-        return start_order[start_order.index(failed):]
-    return [failed]
+    match strategy:
+        case Strategy.ONE_FOR_ALL:
+            return list(start_order)
+        case Strategy.REST_FOR_ONE:
+            return start_order[start_order.index(failed):]
+        case Strategy.ONE_FOR_ONE:
+            return [failed]
+    raise ValueError(f"unknown strategy {strategy!r}")
 
 
 def add_restart(history: tuple[float, ...], now: float, period: float) -> tuple[float, ...]:
@@ -103,13 +109,19 @@ def backoff_delay(attempt: int, backoff: Backoff, rand: float) -> float:
     return max(0.0, base * (1.0 + backoff.jitter * (2.0 * rand - 1.0)))
 
 
-def auto_shutdown_due(mode: str, significant_finished: list[bool], trigger_significant: bool) -> bool:
+def auto_shutdown_due(mode: AutoShutdown, significant_finished: list[bool],
+                      trigger_significant: bool) -> bool:
     """OTP `auto_shutdown`: should the supervisor stop now that a child finished by itself?
 
     `significant_finished` says, for each significant child, whether it has finished for
     good; `trigger_significant` whether the child that just finished is significant."""
-    if mode == "never" or not significant_finished or not trigger_significant:
+    if not significant_finished or not trigger_significant:
         return False
-    if mode == "any_significant":
-        return True
-    return all(significant_finished)
+    match mode:
+        case AutoShutdown.NEVER:
+            return False
+        case AutoShutdown.ANY_SIGNIFICANT:
+            return True
+        case AutoShutdown.ALL_SIGNIFICANT:
+            return all(significant_finished)
+    raise ValueError(f"unknown auto_shutdown mode {mode!r}")

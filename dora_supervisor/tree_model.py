@@ -1,23 +1,116 @@
 """Records of the supervision tree: its state, the events it takes, the actions it returns.
 
-All plain attrs data: `tree.step` is the only code that changes them, the runtime only
-reads them (to render `dora status`) and executes actions.
+All plain attrs data and enums: only `Tree.step` (through `tree`, `tree_restart` and
+`tree_stop`) changes them; the runtime executes the actions and reads the state, which
+`tree_view` renders for `dora status`.
 """
 
 from __future__ import annotations
 
+import enum
+
 import attrs
 
-from dora_supervisor.descriptor import Backoff, Dataflow, SupervisionFlags
+from dora_supervisor.descriptor import Backoff, Dataflow, RestartPolicy, SupervisionFlags
 from dora_supervisor.graph import is_significant, upstream_nodes
 from dora_supervisor.policy import ExitReason
 
 __all__ = [
-    "Worker", "Supervisor", "Started", "Exited", "Liveliness", "TimerFired", "StopDataflow",
-    "RestartChild", "LimitExceeded", "Closing", "Spawn", "SendStop", "Kill", "CloseOutputs",
-    "NotifyRestarted", "Schedule", "Log", "Finished", "Event", "Action", "build",
-    "fill_wait_for",
+    "WorkerState", "SupervisorState", "TimerKind", "ThenRestart", "ThenHalt", "ThenFail",
+    "ThenExit", "ThenFinish", "Plan", "LastExit", "Worker", "Supervisor", "Started", "Exited",
+    "Liveliness", "TimerFired", "StopDataflow", "RestartChild", "LimitExceeded", "Closing",
+    "Reply", "Spawn", "SendStop", "Kill", "CloseOutputs", "NotifyRestarted", "Schedule", "Log",
+    "Finished", "Respond", "Event", "Action", "build", "fill_wait_for",
 ]
+
+
+class WorkerState(enum.StrEnum):
+    """A worker's lifecycle; the values are what logs and `dora status` show."""
+
+    STOPPED = "stopped"  # not started yet (only before `Tree.start`): never shown
+    STARTING = "starting"  # spawned, not yet reported started
+    RUNNING = "running"
+    BACKOFF = "backoff"  # exited, its restart is scheduled
+    STOPPING = "stopping"  # asked to stop, killed, or draining after its upstream finished
+    EXITED = "exited"
+    FAILED = "failed"  # finished for good after an abnormal exit
+
+    @property
+    def live(self) -> bool:
+        """Spawned (or being spawned) and not being stopped."""
+        return self in (WorkerState.STARTING, WorkerState.RUNNING)
+
+    @property
+    def up(self) -> bool:
+        """An incarnation whose exit is still to come."""
+        return self in (WorkerState.STARTING, WorkerState.RUNNING, WorkerState.STOPPING)
+
+
+class SupervisorState(enum.StrEnum):
+    RUNNING = "running"
+    RESTARTING = "restarting"  # terminating children for a restart, or waiting for one
+    STOPPING = "stopping"  # terminating its children for good
+    EXITED = "exited"
+    FAILED = "failed"  # gave up: more restarts than its intensity allows
+
+
+class TimerKind(enum.StrEnum):
+    RESTART = "restart"  # a planned restart's backoff is over (target: the supervisor)
+    GRACE = "grace"  # a stopping node's shutdown grace is over: kill it
+    LIVELINESS = "liveliness"  # confirm a vanished liveliness token
+
+
+# -- what a supervisor does once the children it is terminating have stopped ----------
+
+
+@attrs.frozen
+class ThenRestart:
+    """Restart `children` (in start order) after `delay`: the strategy's plan."""
+
+    children: tuple[str, ...]
+    delay: float
+
+
+@attrs.frozen
+class ThenHalt:
+    """A restart that a dataflow stop overtook: the children are done for good."""
+
+    children: tuple[str, ...]
+
+
+@attrs.frozen
+class ThenFail:
+    """The supervisor gave up: it has failed, and its parent hears of it."""
+
+
+@attrs.frozen
+class ThenExit:
+    """Its parent is terminating it (a bystander): exit and let the parent go on."""
+
+
+@attrs.frozen
+class ThenFinish:
+    """It shut itself down (auto_shutdown): finished for good, like a child that ended."""
+
+
+Plan = ThenRestart | ThenHalt | ThenFail | ThenExit | ThenFinish
+
+
+@attrs.frozen
+class LastExit:
+    """How a worker's latest incarnation ended (`dora status`'s `last_exit`)."""
+
+    code: int | None
+    signal: int | None
+    reason: ExitReason
+
+    # Transitional: `Runtime.failure_details` still reads the former dict. Remove both
+    # methods once it calls `tree_view.failure_report` instead.
+    def __getitem__(self, key: str):
+        return getattr(self, key)
+
+    def get(self, key: str, default=None):
+        return getattr(self, key, default)
 
 
 @attrs.define
@@ -26,7 +119,7 @@ class Worker:
 
     id: str
     parent: str
-    policy: str
+    policy: RestartPolicy
     backoff: Backoff
     shutdown: float
     significant: bool
@@ -34,7 +127,8 @@ class Worker:
     is_source: bool
     max_restarts: int | None = None  # dora-rs per-node cap (`max_restarts`/`restart_window`)
     window: float | None = None
-    state: str = "stopped"  # starting | running | backoff | stopping | exited | failed
+    machine: str = "local"  # the node's `deploy.machine`
+    state: WorkerState = WorkerState.STOPPED
     incarnation: int = 0
     pid: int | None = None
     alive: bool = False
@@ -43,7 +137,7 @@ class Worker:
     restarts: int = 0
     attempt: int = 0
     started_at: float | None = None
-    last_exit: dict | None = None
+    last_exit: LastExit | None = None
     stop_cause: ExitReason | None = None
     finished: bool = False  # finished for good: outputs closed, never restarted again
     history: tuple[float, ...] = ()
@@ -55,13 +149,13 @@ class Supervisor:
     parent: str | None
     flags: SupervisionFlags
     children: list[str]
-    state: str = "running"  # running | restarting | stopping | exited | failed
+    state: SupervisorState = SupervisorState.RUNNING
     history: tuple[float, ...] = ()
     restarts: int = 0
     terminating: list[str] = attrs.Factory(list)  # children still to stop, in stop order
     cause: ExitReason | None = None  # what the stops are for
-    then: tuple | None = None  # after the stops: ("restart", ids, delay) | ("fail",) | ...
-    pending: dict[int, list[str]] = attrs.Factory(dict)  # restart token -> children
+    then: Plan | None = None  # what to do once `terminating` is empty
+    pending: dict[int, tuple[str, ...]] = attrs.Factory(dict)  # restart token -> children
     tokens: int = 0  # the last restart token handed out
     finished: bool = False
 
@@ -110,19 +204,30 @@ class LimitExceeded:
 
 @attrs.frozen
 class TimerFired:
-    kind: str  # "restart" | "grace" | "liveliness"
+    kind: TimerKind
     target: str
     token: int
 
 
 @attrs.frozen
+class Reply:
+    """Whom to answer: an opaque token a request carries (the shell maps it to a caller)."""
+
+    id: int
+
+
+@attrs.frozen
 class StopDataflow:
     reason: str = "requested"
+    reply: Reply | None = None  # answered with a `Respond` once handled
 
 
 @attrs.frozen
 class RestartChild:
+    """`dora restart NODE`: restart the node at once, not counted against intensity."""
+
     node: str
+    reply: Reply | None = None  # answered with a `Respond` once handled
 
 
 Event = Started | Exited | Closing | Liveliness | LimitExceeded | TimerFired | StopDataflow \
@@ -180,7 +285,17 @@ class Finished:
     reason: str
 
 
-Action = Spawn | SendStop | Kill | CloseOutputs | NotifyRestarted | Schedule | Log | Finished
+@attrs.frozen
+class Respond:
+    """The answer to a request that carried `reply`: accepted or not, and why."""
+
+    reply: Reply
+    ok: bool
+    message: str
+
+
+Action = Spawn | SendStop | Kill | CloseOutputs | NotifyRestarted | Schedule | Log | Finished \
+    | Respond
 
 
 def build(df: Dataflow, root: str) -> tuple[dict[str, Supervisor], dict[str, Worker]]:
@@ -204,7 +319,7 @@ def build(df: Dataflow, root: str) -> tuple[dict[str, Supervisor], dict[str, Wor
         node.id: Worker(node.id, owner.get(node.id, root), node.restart.policy,
                         node.restart.backoff, node.shutdown, is_significant(node),
                         upstream_nodes(node), node.is_source, node.restart.max_restarts,
-                        node.restart.window)
+                        node.restart.window, node.machine or "local")
         for node in df.nodes}
     sups[root].children = sorted(
         [m for m in list(workers) + list(groups) if owner.get(m) is None], key=first)
@@ -214,7 +329,7 @@ def build(df: Dataflow, root: str) -> tuple[dict[str, Supervisor], dict[str, Wor
 def fill_wait_for(actions: list[Action], workers: dict[str, Worker]) -> list[Action]:
     """Every spawned node waits for its neighbours (producers and consumers) that are
     starting or running right now: those are the peers it links to directly."""
-    live = {w.id for w in workers.values() if w.state in ("starting", "running")}
+    live = {w.id for w in workers.values() if w.state.live}
 
     def neighbours(node: str) -> tuple[str, ...]:
         near = set(workers[node].upstream) | {w.id for w in workers.values()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import attrs
 
-from dora_supervisor.descriptor import Dataflow, NodeSpec
+from dora_supervisor.descriptor import Dataflow, NodeSpec, RestartPolicy
 from dora_supervisor.errors import Problem
 from dora_supervisor.parse import did_you_mean
 from dora_supervisor.yamlsrc import Lines, format_path
@@ -65,7 +65,7 @@ def check_references(df: Dataflow, lines: Lines) -> list[Problem]:
             elif spec.source_output not in source.outputs:
                 add(spec.where, f"node '{source.id}' has no output '{spec.source_output}'"
                                 f"{did_you_mean(spec.source_output, source.outputs)}")
-        if node.significant and node.restart.policy == "permanent":
+        if node.significant and node.restart.policy is RestartPolicy.PERMANENT:
             add(node.where + ("significant",), "a permanent node cannot be significant "
                                                "(it never finishes by itself)")
     _check_groups(df, nodes, add)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dora_supervisor.descriptor import Backoff
+from dora_supervisor.descriptor import AutoShutdown, Backoff, RestartPolicy, Strategy
 from dora_supervisor.policy import (
     ExitReason,
     add_restart,
@@ -40,19 +40,19 @@ def test_restart_types_permanent_transient_temporary():
     for reason in ExitReason:
         supervisor_caused = reason in (ExitReason.SHUTDOWN, ExitReason.SIBLING,
                                        ExitReason.ESCALATED)
-        assert should_restart("permanent", reason) is not supervisor_caused
-        assert should_restart("temporary", reason) is False
-    assert should_restart("transient", ExitReason.NORMAL) is False
-    assert should_restart("transient", ExitReason.EXIT_CODE) is True
-    assert should_restart("transient", ExitReason.MEMORY_LIMIT) is True
-    assert should_restart("transient", ExitReason.SHUTDOWN) is False
+        assert should_restart(RestartPolicy.PERMANENT, reason) is not supervisor_caused
+        assert should_restart(RestartPolicy.TEMPORARY, reason) is False
+    assert should_restart(RestartPolicy.TRANSIENT, ExitReason.NORMAL) is False
+    assert should_restart(RestartPolicy.TRANSIENT, ExitReason.EXIT_CODE) is True
+    assert should_restart(RestartPolicy.TRANSIENT, ExitReason.MEMORY_LIMIT) is True
+    assert should_restart(RestartPolicy.TRANSIENT, ExitReason.SHUTDOWN) is False
 
 
 def test_strategies_pick_the_right_siblings():
     order = ["a", "b", "c", "d"]
-    assert affected_children("one_for_one", order, "b") == ["b"]
-    assert affected_children("one_for_all", order, "b") == order
-    assert affected_children("rest_for_one", order, "b") == ["b", "c", "d"]
+    assert affected_children(Strategy.ONE_FOR_ONE, order, "b") == ["b"]
+    assert affected_children(Strategy.ONE_FOR_ALL, order, "b") == order
+    assert affected_children(Strategy.REST_FOR_ONE, order, "b") == ["b", "c", "d"]
 
 
 def test_intensity_zero_means_the_first_restart_gives_up():
@@ -109,9 +109,11 @@ def test_backoff_resets_after_a_stable_run():
 
 
 def test_auto_shutdown_modes():
-    assert not auto_shutdown_due("never", [True], True)
-    assert auto_shutdown_due("any_significant", [True, False], True)
-    assert not auto_shutdown_due("all_significant", [True, False], True)
-    assert auto_shutdown_due("all_significant", [True, True], True)
-    assert not auto_shutdown_due("all_significant", [True, True], False)  # not significant
-    assert not auto_shutdown_due("all_significant", [], True)  # none: never automatically
+    never, any_, all_ = AutoShutdown.NEVER, AutoShutdown.ANY_SIGNIFICANT, \
+        AutoShutdown.ALL_SIGNIFICANT
+    assert not auto_shutdown_due(never, [True], True)
+    assert auto_shutdown_due(any_, [True, False], True)
+    assert not auto_shutdown_due(all_, [True, False], True)
+    assert auto_shutdown_due(all_, [True, True], True)
+    assert not auto_shutdown_due(all_, [True, True], False)  # not significant
+    assert not auto_shutdown_due(all_, [], True)  # none: never automatically

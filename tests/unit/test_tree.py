@@ -1,121 +1,20 @@
 """The supervision tree, step by step, without processes: OTP's supervisor_SUITE cases
-translated to dataflow nodes. A small simulator plays the processes: spawned nodes come
-up at once, obey STOP unless told to ignore it, and die when killed."""
+translated to dataflow nodes, played by the simulator of `tree_sim`."""
 
 from __future__ import annotations
 
-import collections
-import heapq
-import textwrap
-
 import pytest
 
-from dora_supervisor.parse import parse
-from dora_supervisor.tree import Tree
 from dora_supervisor.tree_model import (
-    CloseOutputs,
     Exited,
-    Finished,
-    Kill,
     Liveliness,
-    Log,
-    NotifyRestarted,
+    Reply,
+    Respond,
     RestartChild,
-    Schedule,
     SendStop,
-    Spawn,
-    Started,
     StopDataflow,
 )
-from dora_supervisor.yamlsrc import load_yaml
-
-
-class Sim:
-    def __init__(self, text: str):
-        data, lines, _ = load_yaml(textwrap.dedent(text))
-        df, problems = parse(data, lines, "test.yml")
-        assert not [p for p in problems if not p.warning], problems
-        self.tree = Tree(df)
-        self.now = 0.0
-        self.timers: list = []
-        self.seq = 0
-        self.pending: collections.deque = collections.deque()
-        self.starts: collections.Counter = collections.Counter()
-        self.spawns: list[Spawn] = []
-        self.stops: list[str] = []
-        self.kills: list[str] = []
-        self.closed: list[str] = []
-        self.logs: list[Log] = []
-        self.restarted: list[str] = []
-        self.result: Finished | None = None
-        self.deaf: set[str] = set()  # nodes that ignore STOP
-        self.pid = 100
-        self.running: dict[str, int] = {}  # node -> incarnation of its live process
-        self._apply(self.tree.start(self.now))
-        self._drain()
-
-    def incarnation(self, node: str) -> int:
-        return self.tree.workers[node].incarnation
-
-    def exit(self, node: str, code: int | None = 0, signal: int | None = None) -> None:
-        assert node in self.running, f"{node} is not running"
-        self._died(node, self.running[node], code, signal)
-        self._drain()
-
-    def _died(self, node: str, incarnation: int, code, signal) -> None:
-        if self.running.get(node) == incarnation:
-            del self.running[node]
-            self.pending.append(Exited(node, incarnation, code, signal, True))
-
-    def post(self, event) -> None:
-        self.pending.append(event)
-        self._drain()
-
-    def advance(self, seconds: float) -> None:
-        end = self.now + seconds
-        while self.timers and self.timers[0][0] <= end:
-            due, _, event = heapq.heappop(self.timers)
-            self.now = max(self.now, due)
-            self.pending.append(event)
-            self._drain()
-        self.now = end
-
-    def _drain(self) -> None:
-        while self.pending:
-            self._apply(self.tree.step(self.pending.popleft(), self.now, 0.5))
-
-    def _apply(self, actions) -> None:
-        for action in actions:
-            if isinstance(action, Spawn):
-                self.starts[action.node] += 1
-                self.spawns.append(action)
-                self.pid += 1
-                assert action.node not in self.running, f"{action.node} spawned twice"
-                self.running[action.node] = action.incarnation
-                self.pending.append(Started(action.node, action.incarnation, self.pid))
-                self.pending.append(Liveliness(action.node, action.incarnation, True))
-            elif isinstance(action, SendStop):
-                self.stops.append(action.node)
-                if action.node not in self.deaf and action.node in self.running:
-                    self._died(action.node, self.running[action.node], 0, None)
-            elif isinstance(action, Kill):
-                self.kills.append(action.node)
-                self._died(action.node, action.incarnation, None, 9)
-            elif isinstance(action, Schedule):
-                self.seq += 1
-                heapq.heappush(self.timers, (self.now + action.delay, self.seq, action.event))
-            elif isinstance(action, CloseOutputs):
-                self.closed.append(action.node)
-            elif isinstance(action, NotifyRestarted):
-                self.restarted.append(action.node)
-            elif isinstance(action, Log):
-                self.logs.append(action)
-            elif isinstance(action, Finished):
-                self.result = action
-
-    def logged(self, event: str) -> list[dict]:
-        return [log.fields for log in self.logs if log.event == event]
-
+from tests.unit.tree_sim import Sim
 
 THREE = """
     supervision: {strategy: %s, max_restarts: 3, max_seconds: 5, auto_shutdown: never}
@@ -559,3 +458,81 @@ def test_a_limit_kill_counts_as_a_crash_with_its_own_reason():
     sim.advance(1)
     assert sim.starts["b"] == 2  # permanent: restarted, counted against intensity
     assert len(sim.tree.sups["dataflow"].history) == 1
+
+
+# -- requests answer their caller -------------------------------------------------------
+
+
+def test_a_restart_request_is_answered_after_its_effects():
+    sim = Sim(THREE % "one_for_one")
+    sim.post(RestartChild("b", Reply(7)))
+    assert sim.responses == [Respond(Reply(7), True, "restarting node 'b'")]
+    assert sim.actions.index(SendStop("b")) < sim.actions.index(sim.responses[0])
+    assert sim.starts["b"] == 2
+
+
+def test_a_restart_request_during_a_backoff_restarts_at_once():
+    sim = Sim(THREE % "one_for_one")
+    sim.exit("a", 1)  # backoff: 0.1 s
+    sim.post(RestartChild("a", Reply(1)))
+    assert sim.responses == [Respond(Reply(1), True, "restarting node 'a'")]
+    assert sim.starts["a"] == 2 and sim.tree.workers["a"].state == "running"
+
+
+def test_a_restart_request_for_an_unknown_node_names_the_known_ones():
+    sim = Sim(THREE % "one_for_one")
+    sim.post(RestartChild("d", Reply(1)))
+    assert sim.responses == [
+        Respond(Reply(1), False, "no node 'd' in this dataflow (its nodes: a, b, c)")]
+    assert sim.starts == {"a": 1, "b": 1, "c": 1}
+
+
+def test_a_restart_request_for_a_finished_node_is_refused():
+    sim = Sim("""
+        supervision: {auto_shutdown: never}
+        nodes:
+          - {id: a, path: a.py, restart: {policy: temporary}}
+          - {id: b, path: b.py, restart: {policy: permanent}}
+    """)
+    sim.exit("a", 1)
+    sim.post(RestartChild("a", Reply(2)))
+    assert sim.responses == [Respond(
+        Reply(2), False, "node 'a' has finished for good (failed); it is not restarted")]
+    assert sim.starts["a"] == 1
+
+
+def test_a_restart_request_for_a_node_its_supervisor_is_stopping_is_refused():
+    sim = Sim(THREE % "one_for_all")
+    sim.deaf.add("c")
+    sim.exit("a", 1)  # one_for_all: c is being stopped first
+    sim.post(RestartChild("c", Reply(3)))
+    assert sim.responses == [Respond(
+        Reply(3), False,
+        "node 'c' is stopping: its supervisor is already stopping or restarting it")]
+
+
+def test_stop_requests_are_answered_and_a_finished_dataflow_says_so():
+    sim = Sim(THREE % "one_for_one")
+    sim.deaf.add("a")
+    sim.post(StopDataflow("requested", Reply(1)))
+    sim.post(StopDataflow("requested", Reply(2)))
+    sim.post(RestartChild("a", Reply(3)))  # deaf to STOP: still running
+    assert sim.responses == [
+        Respond(Reply(1), True, "stopping the dataflow"),
+        Respond(Reply(2), True, "the dataflow is already stopping"),
+        Respond(Reply(3), False, "the dataflow is stopping; nothing is restarted")]
+    sim.advance(10)
+    assert sim.result is not None and sim.result.ok
+    sim.post(StopDataflow("requested", Reply(4)))
+    sim.post(RestartChild("b", Reply(5)))
+    assert sim.responses[3:] == [
+        Respond(Reply(4), False, "the dataflow has already finished"),
+        Respond(Reply(5), False, "the dataflow has already finished")]
+
+
+def test_requests_without_a_reply_are_not_answered():
+    sim = Sim(THREE % "one_for_one")
+    sim.post(RestartChild("a"))
+    sim.post(RestartChild("nope"))
+    sim.post(StopDataflow())
+    assert sim.responses == [] and sim.starts["a"] == 2
