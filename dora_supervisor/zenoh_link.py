@@ -57,6 +57,14 @@ class ZenohLink:
         """A control message to one node, or to every node with `node='all'`."""
         self.session.put(self.ns.to(node), json.dumps(message).encode())
 
+    def send_stop(self, node: str) -> None:
+        """Ask `node` to stop on its own (the first rung of the stop ladder)."""
+        self.tell(node, {"t": "stop"})
+
+    def notify_restarted(self, node: str) -> None:
+        """Tell every node that `node` was restarted (its consumers redial it)."""
+        self.tell("all", {"t": "restarted", "node": node})
+
     def mark_finished(self, node: str, flushed: int | None) -> None:
         """Announce that `node` is finished for good: its outputs are closed."""
         if node not in self._finished_tokens:  # history: late subscribers learn it too

@@ -1,0 +1,71 @@
+"""A node's output lines as log records, and the last thing each node said on stderr.
+
+A stderr line starting with the dora_api log mark is a structured record from the node's
+logging handler (`node_log`); every other line is plain output (`node_output`). The last
+non-empty stderr line of each node is what a failed run quotes.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+
+import attrs
+
+from dora_api import wire
+
+__all__ = ["Stream", "OutputRecord", "parse_log_line", "output_record", "LastWords"]
+
+_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class Stream(enum.StrEnum):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+@attrs.frozen
+class OutputRecord:
+    """One line, ready to log: `log.<level>(event, **fields)`."""
+
+    event: str
+    level: str
+    fields: dict
+
+
+def parse_log_line(line: str) -> dict | None:
+    """A structured record written by dora_api's logging handler, or None."""
+    if not line.startswith(wire.LOG_MARK):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def output_record(stream: Stream, line: str) -> OutputRecord:
+    record = parse_log_line(line) if stream == Stream.STDERR else None
+    if record is None:
+        return OutputRecord("node_output", "info", {"stream": stream, "line": line})
+    level = record.get("level", "info")
+    return OutputRecord("node_log", level if level in _LEVELS else "info",
+                        {"msg": record.get("msg", ""), "logger": record.get("logger")})
+
+
+class LastWords:
+    """Turns each line into its record and remembers each node's last non-empty stderr line
+    (a structured record's message, if it was one): what a failed run quotes."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}
+
+    def record(self, node: str, stream: Stream, line: str) -> OutputRecord:
+        record = output_record(stream, line)
+        if stream == Stream.STDERR and line.strip():
+            said = record.fields.get("msg") if record.event == "node_log" else None
+            self._last[node] = said or line.strip()
+        return record
+
+    def of(self, node: str) -> str | None:
+        return self._last.get(node)
