@@ -74,4 +74,4 @@ class Executor(abc.ABC):
 
 # How a dataflow runtime gets its executor: (its bound logger, where to report, how often
 # to report a `Sampled` per running node, in seconds).
-ExecutorFactory = Callable[[structlog.typing.FilteringBoundLogger, Reports, float], Executor]
+ExecutorFactory = Callable[[structlog.typing.BindableLogger, Reports, float], Executor]

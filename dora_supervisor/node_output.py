@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import attrs
 
@@ -69,3 +71,8 @@ class LastWords:
 
     def of(self, node: str) -> str | None:
         return self._last.get(node)
+
+    @property
+    def by_node(self) -> Mapping[str, str]:
+        """Every node's last words, read-only (for a failure report built elsewhere)."""
+        return MappingProxyType(self._last)

@@ -48,3 +48,4 @@ def test_last_words_are_the_last_non_empty_stderr_line_or_its_message():
     assert words.of("a") == "boom"
     words.record("b", Stream.STDERR, structured(level="error", msg=""))
     assert words.of("b") == structured(level="error", msg="")
+    assert dict(words.by_node) == {"a": "boom", "b": structured(level="error", msg="")}
