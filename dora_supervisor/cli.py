@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import os
 import sys
-import uuid
 
 from dora_supervisor import __version__
 from dora_supervisor.errors import DescriptorError, DoraError
@@ -114,9 +113,8 @@ def _build(args) -> int:
 
 
 def _run(args) -> int:
-    from dora_supervisor import logs
     from dora_supervisor.build import run_builds
-    from dora_supervisor.runtime import Runtime
+    from dora_supervisor.coordinator import Coordinator
 
     dataflow, warnings = _load(args.file, quiet=True)
     if any(node.build for node in dataflow.nodes):
@@ -130,16 +128,14 @@ def _run(args) -> int:
         import attrs
 
         dataflow = attrs.evolve(dataflow, name=args.name)
-    dataflow_id = str(uuid.uuid4())
-    files = logs.RotatingJsonFiles(os.path.join(args.out_dir, dataflow_id))
-    logs.configure(args.log_format, files)
-    runtime = Runtime(dataflow, dataflow_id, os.path.abspath(args.file))
-    try:
-        code = asyncio.run(runtime.run())
-    finally:
-        files.close()
-    if code != 0 and runtime.result is not None:
+
+    async def foreground():
+        async with Coordinator(args.log_format, args.out_dir) as coordinator:
+            return await coordinator.run_dataflow(dataflow, os.path.abspath(args.file))
+
+    runtime = asyncio.run(foreground())
+    if runtime.exit_code != 0 and runtime.result is not None:
         print(f"dora: dataflow failed: {runtime.result.reason}", file=sys.stderr)
         for detail in runtime.failure_details():
             print(f"dora:   {detail}", file=sys.stderr)
-    return code
+    return runtime.exit_code

@@ -1,4 +1,5 @@
-"""What a node is started with: argv, working directory, environment and its config."""
+"""What a node is started with: argv, working directory, environment and its config, put
+together as the `Launch` an executor carries out."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import sys
 
 from dora_api import contract
 from dora_supervisor.descriptor import Dataflow, NodeSpec
+from dora_supervisor.executor import Launch
+from dora_supervisor.graph import upstream_nodes
 from dora_supervisor.validate import resolve_command
 
 __all__ = ["node_argv", "node_cwd", "node_config", "node_env", "process_env", "consumers_of",
-           "LINK_LEASE_S"]
+           "link_slots", "node_launch", "LINK_LEASE_S"]
 
 # zenoh's own link lease for local nodes. A frozen local process is seen in its kernel
-# state (see runtime's health sampler) within `health.lease`; the link lease only has to
-# catch broken links, and a short one costs keepalive traffic on every link.
+# state (sampled by the executor, judged by `health`) within `health.lease`; the link
+# lease only has to catch broken links, and a short one costs keepalive traffic on every link.
 LINK_LEASE_S = 10.0
 
 
@@ -84,3 +87,21 @@ def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
     env[contract.NODE_ID_ENV] = node.id
     env[contract.DATAFLOW_ID_ENV] = dataflow_id
     return env
+
+
+def link_slots(df: Dataflow, node: NodeSpec) -> tuple[str, list[str]]:
+    """The node's socket slot (stable across restarts, so consumers can redial it) and
+    the slots of the producers it consumes from."""
+    slots = {n.id: f"n{i}" for i, n in enumerate(df.nodes)}
+    return slots[node.id], [slots[u] for u in sorted(upstream_nodes(node)) if u in slots]
+
+
+def node_launch(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
+                incarnation: int, restart_count: int, wait_for: tuple[str, ...],
+                endpoints: dict) -> Launch:
+    """One incarnation of `node`, ready for an executor."""
+    env = node_env(df, node, dataflow_id=dataflow_id, descriptor=descriptor,
+                   incarnation=incarnation, restart_count=restart_count, wait_for=wait_for,
+                   endpoints=endpoints)
+    return Launch(node.id, incarnation, restart_count, node_argv(df, node), env,
+                  node_cwd(df, node), node.limits)

@@ -1,4 +1,5 @@
-"""Node processes: spawn in their own process group, capture output, reap, kill the group.
+"""Node processes: spawn in their own process group, capture output, reap, kill the group,
+read the kernel's figures about a process.
 
 Nothing here decides anything: the tree says when to spawn and kill; this module does it
 and reports back what happened (start, exit status, lines, the node's control notes).
@@ -17,8 +18,11 @@ import attrs
 import psutil
 
 from dora_api import contract
+from dora_supervisor.node_output import Stream
+from dora_supervisor.samples import ProcessState
 
-__all__ = ["NodeProcess", "spawn", "kill_group", "apply_rlimits", "is_frozen"]
+__all__ = ["NodeProcess", "ProcFigures", "spawn", "wait_exit", "kill_group", "apply_rlimits",
+           "read_figures"]
 
 _SETPRIV = shutil.which("setpriv")
 _OUTPUT_DRAIN_S = 1.0  # after exit, wait this long for the last lines of output
@@ -29,10 +33,10 @@ class NodeProcess:
     node: str
     incarnation: int
     proc: asyncio.subprocess.Process
+    transport: asyncio.SubprocessTransport
     protocol: _Protocol
     control: asyncio.BaseTransport
     readers: list[asyncio.Task]
-    flushed: bool = False
 
     @property
     def pid(self) -> int:
@@ -40,7 +44,7 @@ class NodeProcess:
 
 
 async def spawn(node: str, incarnation: int, argv: list[str], env: dict[str, str], cwd: str,
-                on_line: Callable[[str, str], None],
+                on_line: Callable[[Stream, str], None],
                 on_note: Callable[[str], None]) -> NodeProcess:
     """Start `argv` as the leader of a new process group, stdout/stderr piped.
 
@@ -67,24 +71,29 @@ async def spawn(node: str, incarnation: int, argv: list[str], env: dict[str, str
     control = asyncio.StreamReader()
     control_transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(control), os.fdopen(read_fd, "rb", buffering=0))
-    readers = [asyncio.create_task(_pump(proc.stdout, "stdout", on_line)),
-               asyncio.create_task(_pump(proc.stderr, "stderr", on_line)),
+    readers = [asyncio.create_task(_pump(proc.stdout, Stream.STDOUT, on_line)),
+               asyncio.create_task(_pump(proc.stderr, Stream.STDERR, on_line)),
                asyncio.create_task(_pump_notes(control, on_note))]
-    return NodeProcess(node, incarnation, proc, protocol, control_transport, readers)
+    return NodeProcess(node, incarnation, proc, transport, protocol, control_transport, readers)
 
 
 async def wait_exit(process: NodeProcess) -> tuple[int | None, int | None]:
     """Wait for the leader's exit, clean up its group, drain its output; (code, signal).
 
     Waits for the exit itself: `Process.wait()` also waits for the pipes to close, which
-    never happens while something the node started still holds its stdout."""
-    await process.protocol.exited
-    returncode = process.proc.returncode
-    kill_group(process.pid)  # whatever it left behind dies with it
-    done, pending = await asyncio.wait(process.readers, timeout=_OUTPUT_DRAIN_S)
-    for task in pending:
-        task.cancel()
-    process.control.close()
+    never happens while something the node started still holds its stdout. Cancelled (its
+    owner gives up on the process), it still kills the leader and closes the pipes: no
+    reader task or transport outlives the wait."""
+    try:
+        await process.protocol.exited
+        returncode = process.proc.returncode
+        kill_group(process.pid)  # whatever it left behind dies with it
+        await asyncio.wait(process.readers, timeout=_OUTPUT_DRAIN_S)
+    finally:
+        for task in process.readers:
+            task.cancel()
+        process.control.close()
+        process.transport.close()  # SIGKILLs the leader if it has not exited
     if returncode < 0:
         return None, -returncode
     return returncode, None
@@ -97,22 +106,50 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
-def is_frozen(pid: int) -> bool:
-    """Stopped by a signal (SIGSTOP, SIGTSTP) or a tracer: alive, but doing nothing.
+@attrs.frozen
+class ProcFigures:
+    """What the kernel says about one process right now."""
 
-    Reads the state letter of /proc/PID/stat directly (a third of psutil's cost, which
-    matters when it runs for every node every second)."""
+    state: ProcessState
+    rss_bytes: int | None
+    cpu_time_s: float | None
+
+
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+_PSUTIL_STATES = {psutil.STATUS_RUNNING: "R", psutil.STATUS_SLEEPING: "S",
+                  psutil.STATUS_DISK_SLEEP: "D", psutil.STATUS_STOPPED: "T",
+                  psutil.STATUS_TRACING_STOP: "t", psutil.STATUS_ZOMBIE: "Z",
+                  psutil.STATUS_DEAD: "X", psutil.STATUS_IDLE: "I"}
+
+
+def read_figures(pid: int) -> ProcFigures | None:
+    """State, RSS and CPU time from one read of /proc/PID/stat (a third of psutil's cost,
+    which matters when it runs for every node every interval); psutil where there is no
+    /proc; None when the process is gone. Blocking: call it off the event loop."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             data = handle.read()
     except OSError:
-        try:
-            return psutil.Process(pid).status() in (psutil.STATUS_STOPPED,
-                                                    psutil.STATUS_TRACING_STOP)
-        except psutil.Error:
-            return False
-    end = data.rfind(b")")
-    return data[end + 2:end + 3] in (b"T", b"t")
+        return _figures_from_psutil(pid)
+    fields = data[data.rfind(b")") + 2:].split()  # fields[0] is field 3 of proc(5)
+    try:
+        return ProcFigures(ProcessState.from_letter(fields[0].decode()),
+                           int(fields[21]) * _PAGE_BYTES,
+                           (int(fields[11]) + int(fields[12])) / _TICKS_PER_S)
+    except (IndexError, ValueError):
+        return None
+
+
+def _figures_from_psutil(pid: int) -> ProcFigures | None:
+    try:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            times = process.cpu_times()
+            return ProcFigures(ProcessState.from_letter(_PSUTIL_STATES.get(process.status(), "?")),
+                               process.memory_info().rss, times.user + times.system)
+    except psutil.Error:
+        return None
 
 
 def apply_rlimits(pid: int, cpu_time: float | None, open_files: int | None) -> None:
@@ -141,7 +178,7 @@ class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
             self.exited.set_result(None)
 
 
-async def _pump(stream: asyncio.StreamReader, name: str, on_line) -> None:
+async def _pump(stream: asyncio.StreamReader, name: Stream, on_line) -> None:
     while True:
         try:
             raw = await stream.readline()
@@ -158,12 +195,3 @@ async def _pump_notes(stream: asyncio.StreamReader, on_note) -> None:
         if not raw:
             return
         on_note(raw.decode().strip())
-
-
-def parse_log_line(line: str) -> contract.LogRecord | None:
-    """A structured record written by dora_api's logging handler, or None: a malformed
-    one is shown as the plain line it is."""
-    try:
-        return contract.decode_log_line(line)
-    except contract.ContractError:
-        return None

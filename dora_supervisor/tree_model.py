@@ -104,14 +104,6 @@ class LastExit:
     signal: int | None
     reason: ExitReason
 
-    # Transitional: `Runtime.failure_details` still reads the former dict. Remove both
-    # methods once it calls `tree_view.failure_report` instead.
-    def __getitem__(self, key: str):
-        return getattr(self, key)
-
-    def get(self, key: str, default=None):
-        return getattr(self, key, default)
-
 
 @attrs.define
 class Worker:

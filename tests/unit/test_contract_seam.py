@@ -71,7 +71,7 @@ def test_no_module_outside_the_contract_speaks_the_wire_itself(path):
 
 def test_the_scan_covers_both_packages_but_not_the_contract():
     names = {str(path.relative_to(ROOT)) for path in SCANNED}
-    assert {"dora_api/node.py", "dora_api/runtime.py", "dora_supervisor/runtime.py",
+    assert {"dora_api/node.py", "dora_api/runtime.py", "dora_supervisor/dataflow_runtime.py",
             "dora_supervisor/zenoh_link.py", "dora_supervisor/process.py"} <= names
     assert not any(name.startswith("dora_api/contract/") for name in names)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from dora_api import contract
-from dora_supervisor.launch import consumers_of, node_env
+from dora_supervisor.launch import consumers_of, link_slots, node_argv, node_env, node_launch
 from dora_supervisor.parse import parse
 from dora_supervisor.yamlsrc import load_yaml
 
@@ -59,3 +59,29 @@ def test_the_node_config_is_written_whole_and_reads_back_typed():
     assert config.operators == (contract.OperatorConfig("op", "python", "/base/op.py",
                                                         ("a", "t"), ("o",)),)
     assert env[contract.NODE_ID_ENV] == "rt" and env[contract.DATAFLOW_ID_ENV] == "u"
+
+
+def test_slots_are_stable_and_name_the_producers_consumed_from():
+    df = dataflow("""
+        nodes:
+          - {id: p, path: p.py, outputs: [x]}
+          - {id: q, path: q.py, outputs: [y]}
+          - {id: c, path: c.py, inputs: {b: q/y, a: p/x, t: dora/timer/millis/10}}
+    """)
+    assert link_slots(df, df.node("c")) == ("n2", ["n0", "n1"])
+    assert link_slots(df, df.node("p")) == ("n0", [])
+
+
+def test_a_launch_is_the_argv_env_cwd_and_limits_of_one_incarnation():
+    df = dataflow("""
+        nodes:
+          - {id: a, path: a.py, deploy: {working_dir: sub}, limits: {open_files: 64}}
+    """)
+    launch = node_launch(df, df.nodes[0], dataflow_id="u", descriptor="/base/t.yml",
+                         incarnation=3, restart_count=2, wait_for=("b",),
+                         endpoints=contract.Endpoints([], []))
+    assert (launch.node, launch.incarnation, launch.restart_count) == ("a", 3, 2)
+    assert launch.argv == node_argv(df, df.nodes[0]) and launch.cwd == "/base/sub"
+    assert launch.limits.open_files == 64
+    config = contract.decode_config(launch.env[contract.CONFIG_ENV])
+    assert (config.incarnation, config.restart_count, config.wait_for) == (3, 2, ("b",))

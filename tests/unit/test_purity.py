@@ -9,8 +9,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dora_supervisor"
 PURE = ["errors", "units", "yamlsrc", "descriptor", "keys", "parse", "validate", "graph", "policy",
-        "tree_model", "tree", "tree_stop", "tree_restart",
-        "tree_view", "samples"]
+        "tree_model", "tree", "tree_stop", "tree_restart", "tree_view", "samples", "health",
+        "node_output"]
 FORBIDDEN = {"asyncio", "os", "signal", "subprocess", "time", "zenoh", "psutil", "socket",
              "threading", "random", "shutil", "pathlib", "io"}
 

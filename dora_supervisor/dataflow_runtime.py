@@ -1,0 +1,218 @@
+"""One dataflow's asyncio shell: one queue of events, the tree's actions executed in order.
+
+Everything that happens to the dataflow (child exits, liveliness, timers, stop requests,
+health verdicts) becomes an event on its queue; `Tree.step` decides, this module only
+carries the decisions out, through its executor (processes) and its zenoh link (nodes).
+Process-wide concerns (signals, logging set-up, other dataflows) belong to the coordinator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import attrs
+import structlog
+
+from dora_api import contract
+from dora_supervisor import launch
+from dora_supervisor.descriptor import Dataflow
+from dora_supervisor.executor import Executor, ExecutorFactory, Report
+from dora_supervisor.health import HealthWatch, sample_interval
+from dora_supervisor.node_output import LastWords, Stream
+from dora_supervisor.samples import NodeMetrics, Sampled
+from dora_supervisor.tree import Tree
+from dora_supervisor.tree_model import (
+    CloseOutputs,
+    Closing,
+    Event,
+    Exited,
+    Finished,
+    Kill,
+    Liveliness,
+    Log,
+    NotifyRestarted,
+    Reply,
+    Respond,
+    RestartChild,
+    Schedule,
+    SendStop,
+    Spawn,
+    StopDataflow,
+)
+from dora_supervisor.tree_view import failure_report
+from dora_supervisor.zenoh_link import ZenohLink
+
+__all__ = ["DataflowRuntime"]
+
+
+class DataflowRuntime:
+    """Runs one dataflow to its end; `run()` returns how it finished (None: it did not)."""
+
+    def __init__(self, df: Dataflow, dataflow_id: str, descriptor: str,
+                 new_executor: ExecutorFactory):
+        self.df = df
+        self.dataflow_id = dataflow_id
+        self.descriptor = descriptor
+        self.tree = Tree(df)
+        self.log = structlog.get_logger().bind(dataflow=dataflow_id)
+        self.result: Finished | None = None
+        self.health = HealthWatch({n.id: n.health.lease for n in df.nodes})
+        self._new_executor = new_executor
+        self._executor: Executor | None = None
+        self._link: ZenohLink | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._node_logs = {n.id: self.log.bind(node=n.id) for n in df.nodes}
+        self._last_words = LastWords()
+        self._flushed: set[tuple[str, int]] = set()  # (node, incarnation) that sent "F"
+        self._answers: dict[Reply, asyncio.Future[Respond]] = {}
+        self._last_reply = 0
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.result is not None and self.result.ok else 1
+
+    async def run(self) -> Finished | None:
+        self._loop = asyncio.get_running_loop()
+        self._link = ZenohLink(contract.Namespace(self.df.prefix, self.dataflow_id),
+                               self._liveliness_changed)
+        interval = sample_interval(n.health.lease for n in self.df.nodes)
+        try:
+            async with self._new_executor(self.log, self, interval) as executor:
+                self._executor = executor
+                self.log.info("dataflow_started", name=self.df.name, nodes=len(self.df.nodes),
+                              descriptor=self.descriptor)
+                await self._execute(self.tree.start(time.monotonic()))
+                while self.result is None:
+                    event = await self._queue.get()
+                    await self._execute(self.tree.step(event, time.monotonic(), random.random()))
+        finally:
+            for handle in self._timers:
+                handle.cancel()
+            for reply, answer in self._answers.items():
+                if not answer.done():
+                    answer.set_result(Respond(reply, False, "the dataflow has already finished"))
+            self._answers.clear()
+            self._link.close()
+        return self.result
+
+    # -- requests from the coordinator -------------------------------------------------
+
+    def post(self, event: Event) -> None:
+        """Queue an event; safe from any thread."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    def stop(self, reason: str, **why) -> None:
+        """Stop gracefully: the tree stops its children in reverse start order."""
+        self.log.info("stop_requested", **why)
+        self._queue.put_nowait(StopDataflow(reason))
+
+    async def restart(self, node: str) -> Respond:
+        """`dora restart NODE`: through the node's supervisor; answers when decided."""
+        return await self._ask(lambda reply: RestartChild(node, reply))
+
+    async def request_stop(self, reason: str) -> Respond:
+        """A graceful stop that answers its caller once the tree has taken it."""
+        return await self._ask(lambda reply: StopDataflow(reason, reply))
+
+    async def _ask(self, request) -> Respond:
+        if self.result is not None:
+            return Respond(Reply(0), False, "the dataflow has already finished")
+        self._last_reply += 1
+        reply = Reply(self._last_reply)
+        answer = self._answers[reply] = self._loop.create_future()
+        self._queue.put_nowait(request(reply))
+        return await answer
+
+    def kill(self, **why) -> None:
+        """No more patience: kill every node process now."""
+        self.log.warning("kill_requested", **why)
+        if self._executor is not None:
+            self._executor.kill_all()
+
+    def metrics(self, node: str) -> NodeMetrics:
+        return self.health.metrics(node)
+
+    def failure_details(self) -> list[str]:
+        """For each node whose last exit was abnormal: what it last wrote on stderr."""
+        return failure_report(self.tree, self._last_words.by_node)
+
+    # -- executing actions ----------------------------------------------------------
+
+    async def _execute(self, actions) -> None:
+        for action in actions:
+            if isinstance(action, Spawn):
+                await self._spawn(action)
+            elif isinstance(action, SendStop):
+                self._link.send_stop(action.node)
+            elif isinstance(action, Kill):
+                self._executor.kill(action.node, action.incarnation)
+            elif isinstance(action, CloseOutputs):
+                self._link.mark_finished(action.node, action.flushed_incarnation)
+            elif isinstance(action, NotifyRestarted):
+                self._link.notify_restarted(action.node)
+            elif isinstance(action, Schedule):
+                self._schedule(action)
+            elif isinstance(action, Log):
+                getattr(self.log, action.level)(action.event, **action.fields)
+            elif isinstance(action, Respond):
+                answer = self._answers.pop(action.reply, None)
+                if answer is not None and not answer.done():
+                    answer.set_result(action)
+            elif isinstance(action, Finished):
+                self.result = action
+
+    def _schedule(self, action: Schedule) -> None:
+        """A timer whose handle is forgotten once it fires (long runs schedule many)."""
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._queue.put_nowait(action.event)
+
+        handle = self._loop.call_later(action.delay, fire)
+        self._timers.add(handle)
+
+    async def _spawn(self, action: Spawn) -> None:
+        node = self.df.node(action.node)
+        slot, upstream_slots = launch.link_slots(self.df, node)
+        await self._executor.spawn(launch.node_launch(
+            self.df, node, dataflow_id=self.dataflow_id, descriptor=self.descriptor,
+            incarnation=action.incarnation, restart_count=action.restart_count,
+            wait_for=action.wait_for,
+            endpoints=self._link.node_endpoints(slot, upstream_slots)))
+
+    # -- what the executor and the zenoh link report ---------------------------------
+
+    def on_report(self, event: Report) -> None:
+        if isinstance(event, Sampled):
+            verdict = self.health.observe(event)
+            if verdict is not None:
+                self._queue.put_nowait(Liveliness(verdict.node, verdict.incarnation, False))
+            return
+        if isinstance(event, Exited):
+            key = (event.node, event.incarnation)
+            self.health.forget(*key)
+            if key in self._flushed:
+                self._flushed.discard(key)
+                event = attrs.evolve(event, flushed=True)
+        self._queue.put_nowait(event)
+
+    def on_line(self, node: str, stream: Stream, line: str) -> None:
+        record = self._last_words.record(node, stream, line)
+        getattr(self._node_logs[node], record.level)(record.event, **record.fields)
+
+    def on_note(self, node: str, incarnation: int, line: str) -> None:
+        try:
+            note = contract.decode_note(line)
+        except contract.ContractError as exc:
+            self._node_logs[node].warning("invalid_control_note", error=str(exc))
+            return
+        if isinstance(note, contract.ClosingNote):
+            self._queue.put_nowait(Closing(node, incarnation))
+        elif isinstance(note, contract.FlushedNote):
+            self._flushed.add((node, incarnation))
+
+    def _liveliness_changed(self, node: str, incarnation: int, alive: bool) -> None:
+        self.post(Liveliness(node, incarnation, alive))

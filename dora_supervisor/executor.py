@@ -1,0 +1,77 @@
+"""The executor seam: what a dataflow runtime asks of whatever runs its node processes.
+
+Above the seam (coordinator, dataflow runtime, tree, health) nothing touches a process or
+`/proc`; below it an executor spawns and kills, and only *reports*: `Started`, `Exited`,
+`Sampled` events, output lines and the node's pipe notes. `LocalExecutor` (process groups
+on this machine) is the one implementation today; a daemon on another machine, speaking
+the same seam over zenoh, will be the second.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Protocol
+
+import attrs
+import structlog
+
+from dora_supervisor.descriptor import Limits
+from dora_supervisor.node_output import Stream
+from dora_supervisor.samples import Sampled
+from dora_supervisor.tree_model import Exited, Started
+
+__all__ = ["Launch", "Report", "Reports", "Executor", "ExecutorFactory"]
+
+Report = Started | Exited | Sampled
+
+
+@attrs.frozen
+class Launch:
+    """Everything needed to start one incarnation of a node, wherever it runs."""
+
+    node: str
+    incarnation: int
+    restart_count: int
+    argv: list[str]
+    env: dict[str, str] = attrs.field(repr=False)
+    cwd: str
+    limits: Limits = Limits()
+
+
+class Reports(Protocol):
+    """Where an executor reports to (the dataflow runtime). Called on the event loop."""
+
+    def on_report(self, event: Report) -> None: ...
+
+    def on_line(self, node: str, stream: Stream, line: str) -> None: ...
+
+    def on_note(self, node: str, incarnation: int, note: str) -> None: ...
+
+
+class Executor(abc.ABC):
+    """Runs one dataflow's node processes. Use as `async with executor:`: leaving it stops
+    sampling and kills whatever still runs, waiting for each exit (never silently)."""
+
+    @abc.abstractmethod
+    async def __aenter__(self) -> Executor: ...
+
+    @abc.abstractmethod
+    async def __aexit__(self, *exc_info) -> None: ...
+
+    @abc.abstractmethod
+    async def spawn(self, launch: Launch) -> None:
+        """Start `launch`; report `Started`, or `Exited` (code 127) when it cannot start."""
+
+    @abc.abstractmethod
+    def kill(self, node: str, incarnation: int) -> None:
+        """Kill that incarnation's processes, if it is the one running; `Exited` follows."""
+
+    @abc.abstractmethod
+    def kill_all(self) -> None:
+        """Kill every node process now (a second Ctrl-C)."""
+
+
+# How a dataflow runtime gets its executor: (its bound logger, where to report, how often
+# to report a `Sampled` per running node, in seconds).
+ExecutorFactory = Callable[[structlog.typing.BindableLogger, Reports, float], Executor]
