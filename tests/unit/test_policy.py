@@ -107,6 +107,22 @@ def test_backoff_sequence_matches_the_configured_one():
         [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
 
 
+def test_backoff_exact_values_with_jitter_and_a_cap():
+    # binary fractions, so every product is exact: initial * multiplier**(attempt-1), capped
+    backoff = Backoff(initial=0.25, max=3.0, multiplier=2.0, jitter=0.5)
+    assert [backoff_delay(a, backoff, 0.75) for a in range(1, 7)] == \
+        [0.3125, 0.625, 1.25, 2.5, 3.75, 3.75]  # jitter factor 1 + 0.5 * (2 * 0.75 - 1)
+    assert [backoff_delay(a, backoff, 0.0) for a in (1, 2, 5)] == [0.125, 0.25, 1.5]
+    assert backoff_delay(3, Backoff(initial=0.5, max=100.0, multiplier=3.0, jitter=0.0), 0.9) \
+        == 4.5
+    assert backoff_delay(7, Backoff(initial=0.5, max=9.0, multiplier=1.0, jitter=0.0), 0.9) == 0.5
+
+
+def test_backoff_of_a_very_long_crash_loop_is_the_cap():
+    backoff = Backoff(initial=0.1, max=10.0, multiplier=2.0, jitter=0.0)
+    assert backoff_delay(100_000, backoff, 0.5) == 10.0  # 2.0**99_999 overflows a float
+
+
 def test_backoff_resets_after_a_stable_run():
     assert next_attempt(5, uptime=10.0, stable_after=5.0) == 1
     assert next_attempt(5, uptime=1.0, stable_after=5.0) == 6
