@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "CONFIG_ENV", "CONTROL_FD_ENV", "PARENT_PID_ENV", "LOG_MARK", "Namespace", "encode_value",
     "decode_value", "zenoh_config", "KIND_BYTES", "KIND_ARROW", "KIND_FLUSH",
+    "encode_attachment", "decode_attachment",
 ]
 
 CONFIG_ENV = "DORA_NODE_CONFIG"  # JSON: see `dora_supervisor.spawn.node_config`

@@ -19,7 +19,8 @@ import psutil
 
 from dora_api import wire
 
-__all__ = ["NodeProcess", "spawn", "kill_group", "apply_rlimits", "is_frozen"]
+__all__ = ["NodeProcess", "spawn", "wait_exit", "parse_log_line", "kill_group", "apply_rlimits",
+           "is_frozen"]
 
 _SETPRIV = shutil.which("setpriv")
 _OUTPUT_DRAIN_S = 1.0  # after exit, wait this long for the last lines of output
