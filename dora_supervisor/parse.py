@@ -17,7 +17,14 @@ from dora_supervisor.descriptor import (
     SupervisionFlags,
 )
 from dora_supervisor.errors import Problem
-from dora_supervisor.keys import FLAG_KEYS, GROUP_KEYS, NO_EFFECT_TOP_KEYS, TOP_KEYS
+from dora_supervisor.keys import (
+    COMMUNICATION_KEYS,
+    FLAG_KEYS,
+    GROUP_KEYS,
+    NO_EFFECT_TOP_KEYS,
+    TOP_KEYS,
+    ZENOH_KEYS,
+)
 from dora_supervisor.parse_node import NodeParser
 from dora_supervisor.parse_values import ID_PATTERN, did_you_mean, kind_of, positive_duration
 from dora_supervisor.yamlsrc import Lines, Path
@@ -70,8 +77,8 @@ def parse(data: Any, lines: Lines, file: str, base_dir: str = ".") -> tuple[Data
         parser.problem((), "the descriptor must be a mapping with a 'nodes' list")
         return None, parser.problems
     raw = parser.mapping(data, (), TOP_KEYS, NO_EFFECT_TOP_KEYS)
-    comm = parser.mapping(raw.get("communication"), ("communication",), {"zenoh"})
-    zenoh = parser.mapping(comm.get("zenoh"), ("communication", "zenoh"), {"prefix"})
+    comm = parser.mapping(raw.get("communication"), ("communication",), COMMUNICATION_KEYS)
+    zenoh = parser.mapping(comm.get("zenoh"), ("communication", "zenoh"), ZENOH_KEYS)
     prefix = "" if zenoh.get("prefix") is None else zenoh["prefix"]
     if not isinstance(prefix, str) or any(c in prefix for c in "*$?#"):
         parser.problem(("communication", "zenoh", "prefix"), "expected a key-expression prefix "

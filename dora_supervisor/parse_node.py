@@ -30,6 +30,7 @@ from dora_supervisor.keys import (
     INPUT_KEYS,
     LIMIT_KEYS,
     NO_EFFECT_NODE_KEYS,
+    NO_EFFECT_OPERATOR_KEYS,
     NODE_KEYS,
     OPERATOR_KEYS,
     RESTART_KEYS,
@@ -144,8 +145,7 @@ class NodeParser(ValueParser):
             if not isinstance(op, dict):
                 self.problem(where, f"expected an operator mapping, got {kind_of(op)}")
                 continue
-            raw = self.mapping(op, where, OPERATOR_KEYS, OPERATOR_KEYS - {
-                "id", "name", "description", "python", "shared-library", "inputs", "outputs"})
+            raw = self.mapping(op, where, OPERATOR_KEYS, NO_EFFECT_OPERATOR_KEYS)
             op_id = raw.get("id", raw_node.get("id") if where[-1] == "operator" else None)
             if not isinstance(op_id, str) or not ID_PATTERN.match(op_id):
                 self.problem(where + ("id",), f"missing or invalid operator id {op_id!r}")
