@@ -22,7 +22,6 @@ STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 AUTO_SHUTDOWN = ("never", "any_significant", "all_significant")
 QUEUE_POLICIES = ("drop_oldest", "backpressure")
 BRUTAL_KILL = 0.0  # `shutdown: brutal_kill` is a zero grace: SIGKILL at once
-_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TIMER = re.compile(r"^dora/timer/(secs|millis|micros|nanos|hz)/([^/]+)$")
 _TIMER_SCALE = {"secs": 1.0, "millis": 1e-3, "micros": 1e-6, "nanos": 1e-9}
 
