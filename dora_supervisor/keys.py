@@ -23,7 +23,8 @@ __all__ = [
     "HEALTH_KEYS", "DEPLOY_KEYS",
 ]
 
-NO_EFFECT = "Accepted for dora-rs 1.x compatibility; has no effect here (`dora check` prints a warning)."
+NO_EFFECT = ("Accepted for dora-rs 1.x compatibility; has no effect here (`dora check` prints a "
+             "warning).")
 
 
 @attrs.frozen
