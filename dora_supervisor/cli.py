@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="a name for this run (shown in logs)")
     run.add_argument("--log-format", choices=("console", "json"), default="console")
     run.add_argument("--out-dir", default="out", help="where logs go: OUT_DIR/<uuid>/")
+    commands.add_parser("schema", help="print the descriptor's JSON Schema (for editors)")
     for name, text in _LATER.items():
         later = commands.add_parser(name, help=f"{text} (not available yet)")
         later.add_argument("rest", nargs=argparse.REMAINDER)
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "build":
             return _build(args)
+        if args.command == "schema":
+            return _schema()
         raise DoraError(f"'dora {args.command}' is not available in this version yet")
     except DescriptorError as exc:
         for problem in exc.problems:
@@ -109,6 +112,13 @@ def _build(args) -> int:
     from dora_supervisor.build import run_builds
 
     run_builds(_load(args.file)[0])
+    return 0
+
+
+def _schema() -> int:
+    from dora_supervisor.schema import render_schema
+
+    sys.stdout.write(render_schema())
     return 0
 
 

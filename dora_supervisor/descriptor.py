@@ -7,7 +7,6 @@ runtime) reads only this model.
 from __future__ import annotations
 
 import enum
-import re
 
 import attrs
 
@@ -59,7 +58,6 @@ STRATEGIES = tuple(s.value for s in Strategy)
 AUTO_SHUTDOWN = tuple(m.value for m in AutoShutdown)
 QUEUE_POLICIES = tuple(q.value for q in QueuePolicy)
 BRUTAL_KILL = 0.0  # `shutdown: brutal_kill` is a zero grace: SIGKILL at once
-_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 @attrs.frozen

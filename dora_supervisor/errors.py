@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["Problem", "DescriptorError", "DoraError", "ControlError"]
+__all__ = ["Problem", "DescriptorError", "DoraError"]
 
 
 class DoraError(Exception):
@@ -34,7 +34,3 @@ class DescriptorError(DoraError, ValueError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
-
-
-class ControlError(DoraError):
-    """A control command (status, stop, ...) could not be carried out."""

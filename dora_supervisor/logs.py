@@ -1,7 +1,8 @@
-"""structlog set-up: events are dicts; rendering and file sinks are separate last steps.
+"""structlog set-up: events are dicts, rendering is the last processor, and the wrapped
+logger (`RecordSink`) is the one place that writes.
 
 Every record goes to `out/<uuid>/<node>.jsonl` (or `_dataflow.jsonl` when it concerns no
-single node), rotated by size, and to stdout as JSON lines or readable text.
+single node), rotated by size in bytes, and to stdout as JSON lines or readable text.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+from typing import BinaryIO, TextIO
 
 import structlog
 
-__all__ = ["configure", "RotatingJsonFiles", "render_console"]
+__all__ = ["configure", "RotatingJsonFiles", "RecordSink", "render_console"]
 
 MAX_FILE_BYTES = 16 * 2**20
 BACKUPS = 5
@@ -20,41 +23,71 @@ DATAFLOW_FILE = "_dataflow"
 
 
 class RotatingJsonFiles:
-    """One size-rotated JSON-lines file per node (`node.jsonl`, `node.jsonl.1`, ...)."""
+    """One JSON-lines file per node: `node.jsonl`, then `node.jsonl.1` (newest) up to
+    `node.jsonl.<backups>` (oldest kept).
+
+    Sizes are counted in bytes of UTF-8, so no file grows past `max_bytes`, except one that
+    holds a single record longer than that. (The standard library's RotatingFileHandler
+    compares the file's bytes with the record's characters, and stats the file per record.)"""
 
     def __init__(self, directory: str, max_bytes: int = MAX_FILE_BYTES, backups: int = BACKUPS):
         self.directory = directory
         self.max_bytes = max_bytes
         self.backups = backups
-        self._files: dict[str, tuple] = {}
+        self._files: dict[str, tuple[BinaryIO, int]] = {}  # name -> (open file, its size)
         os.makedirs(directory, exist_ok=True)
 
     def write(self, name: str, line: str) -> None:
-        handle, size = self._files.get(name, (None, 0))
-        if handle is None:
-            path = os.path.join(self.directory, f"{name}.jsonl")
-            handle = open(path, "a", encoding="utf-8", buffering=1)
-            size = handle.tell()
-        data = line + "\n"
+        data = (line + "\n").encode("utf-8")
+        handle, size = self._files.get(name) or self._open(name)
         if size + len(data) > self.max_bytes and size > 0:
-            handle = self._rotate(name, handle)
-            size = 0
+            handle.close()
+            self._shift(name)
+            handle, size = self._open(name)
         handle.write(data)
+        handle.flush()
         self._files[name] = (handle, size + len(data))
 
-    def _rotate(self, name: str, handle):
-        handle.close()
-        base = os.path.join(self.directory, f"{name}.jsonl")
+    def _path(self, name: str) -> str:
+        return os.path.join(self.directory, f"{name}.jsonl")
+
+    def _open(self, name: str) -> tuple[BinaryIO, int]:
+        handle = open(self._path(name), "ab")  # noqa: SIM115 -- kept open until close()
+        return handle, handle.tell()
+
+    def _shift(self, name: str) -> None:
+        """`.1` -> `.2` ... up to `.<backups>` (the oldest is overwritten), current -> `.1`."""
+        base = self._path(name)
         for index in range(self.backups - 1, 0, -1):
             if os.path.exists(f"{base}.{index}"):
                 os.replace(f"{base}.{index}", f"{base}.{index + 1}")
         os.replace(base, f"{base}.1")
-        return open(base, "a", encoding="utf-8", buffering=1)
 
     def close(self) -> None:
         for handle, _ in self._files.values():
             handle.close()
         self._files.clear()
+
+
+class RecordSink:
+    """The logger structlog wraps: the end of the chain, where a record is written.
+
+    It receives the line rendered for the console (or JSON) stream, and the record as JSON
+    with the name of the file it belongs to."""
+
+    def __init__(self, files: RotatingJsonFiles | None, stream: TextIO):
+        self._files = files
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def msg(self, rendered: str, *, file: str, record: str) -> None:
+        with self._lock:
+            if self._files is not None:
+                self._files.write(file, record)
+            print(rendered, file=self._stream, flush=True)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
 
 
 def render_console(_, __, event: dict) -> str:
@@ -73,24 +106,28 @@ def render_console(_, __, event: dict) -> str:
     return f"{stamp} {node:>12} * {marker}{name} {details}".rstrip()
 
 
+def _for_sink(log_format: str):
+    """The last processor: render the event once as JSON (the file's record) and once for
+    the stream, and name the file; `RecordSink.msg` takes these as its arguments."""
+
+    def render(logger, method: str, event: dict) -> tuple[tuple, dict]:
+        record = json.dumps(event, default=str)
+        rendered = record if log_format == "json" else render_console(logger, method, event)
+        return (rendered,), {"file": event.get("node") or DATAFLOW_FILE, "record": record}
+
+    return render
+
+
 def configure(log_format: str, files: RotatingJsonFiles | None, stream=None) -> None:
     """Route every record to the per-node files and render it to `stream` (stdout)."""
-
-    def to_files(_, __, event: dict) -> dict:
-        if files is not None:
-            files.write(event.get("node") or DATAFLOW_FILE, json.dumps(event, default=str))
-        return event
-
-    renderer = (structlog.processors.JSONRenderer(default=str) if log_format == "json"
-                else render_console)
+    sink = RecordSink(files, stream or sys.stdout)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
-            to_files,
-            renderer,
+            _for_sink(log_format),
         ],
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stdout),
+        logger_factory=lambda *_: sink,
         cache_logger_on_first_use=False,
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Lines", "load_yaml", "format_path"]
+__all__ = ["Lines", "Path", "YamlSyntaxError", "load_yaml", "format_path"]
 
 Path = tuple[str | int, ...]
 

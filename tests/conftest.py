@@ -22,15 +22,24 @@ DORA = [sys.executable, "-m", "dora_supervisor"]
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.02):
-    """Poll `predicate` until it returns something truthy; fail with `what` at the deadline."""
+    """Poll `predicate` until it returns something truthy; fail with `what` at the deadline.
+
+    The failure names the last value seen, so a timeout says how far the run got."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
+                                 f"last value: {_shown(value)}")
         time.sleep(interval)
+
+
+def _shown(value, limit: int = 2000) -> str:
+    """`repr(value)`, cut at `limit` characters so a long record list stays readable."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more chars)"
 
 
 async def wait_until_async(predicate, timeout: float, what: str, interval: float = 0.02):
@@ -41,7 +50,8 @@ async def wait_until_async(predicate, timeout: float, what: str, interval: float
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
+                                 f"last value: {_shown(value)}")
         await asyncio.sleep(interval)
 
 

@@ -152,6 +152,20 @@ def schema() -> dict:
     return json.loads(SCHEMA.read_text())
 
 
+def test_committed_schema_is_what_dora_schema_prints():
+    """The file is generated (`dora schema > descriptors/schema.json`), never edited."""
+    result = dora("schema", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == SCHEMA.read_text(), "regenerate: dora schema > " \
+        "descriptors/schema.json"
+
+
+def test_every_schema_reference_names_a_definition():
+    data = schema()
+    targets = set(re.findall(r'"\$ref": "#/\$defs/([^"]+)"', SCHEMA.read_text()))
+    assert targets and targets <= set(data["$defs"])
+
+
 def test_schema_is_json_of_draft_2020_12():
     data = schema()
     assert data["$schema"] == "https://json-schema.org/draft/2020-12/schema"

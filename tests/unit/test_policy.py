@@ -66,18 +66,22 @@ def test_restarts_spaced_wider_than_the_period_never_trip():
         assert not intensity_exceeded(history, 1)
 
 
-@given(times=st.lists(st.floats(0, 1000, allow_nan=False), min_size=1, max_size=60),
-       max_restarts=st.integers(0, 10), period=st.floats(0.1, 100))
+# whole seconds make restarts share instants and land exactly on the window's edge
+_INSTANTS = st.one_of(st.integers(0, 60).map(float), st.floats(0, 1000, allow_nan=False))
+
+
+@given(times=st.lists(_INSTANTS, min_size=1, max_size=60), max_restarts=st.integers(0, 10),
+       period=st.one_of(st.integers(1, 20).map(float), st.floats(0.1, 100)))
 def test_intensity_trips_exactly_when_more_than_max_restarts_fall_in_the_window(
         times, max_restarts, period):
     history: tuple[float, ...] = ()
-    for now in sorted(times):
+    restarts = sorted(times)
+    for i, now in enumerate(restarts):
         history = add_restart(history, now, period)
-        in_window = [t for t in sorted(times) if now - period <= t <= now]
-        # the history never holds restarts older than the window
-        assert all(t >= now - period for t in history)
-        assert intensity_exceeded(history, max_restarts) == (len(history) > max_restarts)
-        assert len(history) <= len(in_window)
+        # brute force: every restart so far (this one included) within `period` of now
+        in_window = [t for t in restarts[:i + 1] if t >= now - period]
+        assert sorted(history) == in_window
+        assert intensity_exceeded(history, max_restarts) == (len(in_window) > max_restarts)
 
 
 @given(attempt=st.integers(1, 60), rand=st.floats(0, 0.999999),
@@ -101,6 +105,22 @@ def test_backoff_sequence_matches_the_configured_one():
     backoff = Backoff(initial=0.1, max=1.0, multiplier=2.0, jitter=0.0)
     assert [round(backoff_delay(a, backoff, 0.5), 6) for a in range(1, 7)] == \
         [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_backoff_exact_values_with_jitter_and_a_cap():
+    # binary fractions, so every product is exact: initial * multiplier**(attempt-1), capped
+    backoff = Backoff(initial=0.25, max=3.0, multiplier=2.0, jitter=0.5)
+    assert [backoff_delay(a, backoff, 0.75) for a in range(1, 7)] == \
+        [0.3125, 0.625, 1.25, 2.5, 3.75, 3.75]  # jitter factor 1 + 0.5 * (2 * 0.75 - 1)
+    assert [backoff_delay(a, backoff, 0.0) for a in (1, 2, 5)] == [0.125, 0.25, 1.5]
+    assert backoff_delay(3, Backoff(initial=0.5, max=100.0, multiplier=3.0, jitter=0.0), 0.9) \
+        == 4.5
+    assert backoff_delay(7, Backoff(initial=0.5, max=9.0, multiplier=1.0, jitter=0.0), 0.9) == 0.5
+
+
+def test_backoff_of_a_very_long_crash_loop_is_the_cap():
+    backoff = Backoff(initial=0.1, max=10.0, multiplier=2.0, jitter=0.0)
+    assert backoff_delay(100_000, backoff, 0.5) == 10.0  # 2.0**99_999 overflows a float
 
 
 def test_backoff_resets_after_a_stable_run():
