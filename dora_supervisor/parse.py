@@ -54,8 +54,7 @@ from dora_supervisor.yamlsrc import Lines, Path, format_path
 
 __all__ = ["parse", "did_you_mean"]
 
-_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")  # \Z: `$` would let "id\n" through
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -110,7 +109,8 @@ class _Parser:
     def number(self, value: Any, path: Path, default=None):
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not 0 <= value < float("inf"):  # also refuses nan
             self.problem(path, f"expected a non-negative number, got {value!r}")
             return default
         return float(value)

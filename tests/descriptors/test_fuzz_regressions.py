@@ -168,6 +168,12 @@ def test_key_with_a_line_break_is_reported_on_one_line(tmp_path):
         "t.yml:1: na\\nme\\u2028: unknown key 'na\\nme\\u2028' (did you mean 'name'?)"]
 
 
+def test_node_id_with_a_trailing_line_break_is_invalid(tmp_path):
+    assert problems(tmp_path, 'nodes:\n  - id: "a\\n"\n    path: a.py\n') == [
+        "t.yml:2: nodes[0].id: missing or invalid node id 'a\\n' (letters, digits, '_', "
+        "'.', '-'; not 'dora')"]
+
+
 def test_empty_descriptor_problem_is_located_at_line_1(tmp_path):
     for text in ("", "# only a comment\n", "\ufeff"):
         assert problems(tmp_path, text) == [
@@ -184,6 +190,19 @@ def test_integer_beyond_64_bits_is_a_descriptor_error(tmp_path, number):
     assert problems(tmp_path, f"{NODE}    limits: {{open_files: {number}}}\n") == [
         f"t.yml:4: nodes[0].limits.open_files: the number {shown} is out of range (more "
         "than 64 bits)"]
+
+
+def test_huge_size_is_a_descriptor_error_not_an_overflow(tmp_path):
+    huge = "9" * 400
+    assert problems(tmp_path, f"{NODE}    limits: {{memory: {huge}MiB}}\n") == [
+        f"t.yml:4: nodes[0].limits.memory: invalid size '{huge}MiB'"]
+
+
+def test_non_finite_backoff_multiplier_is_rejected(tmp_path):
+    for value in (".nan", ".inf"):
+        assert problems(tmp_path, f"{NODE}    restart: {{backoff: {{multiplier: {value}}}}}\n"
+                        ) == [f"t.yml:4: nodes[0].restart.backoff.multiplier: expected a "
+                              f"non-negative number, got {float(value[1:])!r}"]
 
 
 @pytest.mark.parametrize("text", ["0b_", "._", "0x_", "2001-13-45", "2001-02-30", "=", "<<"])
@@ -204,3 +223,12 @@ def test_dora_check_prints_the_one_line_problem_not_an_internal_error(tmp_path, 
     assert "internal error" not in err
     assert err == (f"{tmp_path / 't.yml'}:1: alias *a refers to a collection that contains "
                    "it; a descriptor cannot be recursive\n")
+
+
+@pytest.mark.parametrize("unit", ["secs", "millis", "hz"])
+def test_huge_timer_interval_is_a_descriptor_error_not_an_overflow(tmp_path, unit):
+    huge = "9" * 400
+    what = "frequency" if unit == "hz" else "interval"
+    assert problems(tmp_path, f"{NODE}    inputs: {{tick: dora/timer/{unit}/{huge}}}\n") == [
+        f"t.yml:4: nodes[0].inputs.tick: malformed timer 'dora/timer/{unit}/{huge}': the "
+        f"{what} must be a positive, finite number"]
