@@ -48,7 +48,7 @@ def _decode(file: str, raw: bytes) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         before = raw[:exc.start].decode("utf-8")
-        line = line_at(before.replace("\r\n", "\n").replace("\r", "\n"), exc.start)
+        line = line_at(before, len(before))
         raise DescriptorError([Problem(file, line, "", f"not UTF-8 text (byte "
                                                        f"0x{raw[exc.start]:02x})")]) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")

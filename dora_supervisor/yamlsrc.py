@@ -113,7 +113,7 @@ def _reader_problem(exc: yaml.reader.ReaderError) -> str:
 
 def line_at(text: str, position: int) -> int:
     """The 1-based line of `text[position]`, counting line breaks as YAML does."""
-    before = text[:position]
+    before = text[:position].replace("\r\n", "\n").replace("\r", "\n")
     return before.count("\n") + sum(before.count(c) for c in "\x85\u2028\u2029") + 1
 
 
