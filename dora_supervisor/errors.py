@@ -25,7 +25,15 @@ class Problem:
         where = f"{self.file}:{self.line}" if self.line else self.file
         key = f" {self.path}:" if self.path else ""
         kind = " warning:" if self.warning else ""
-        return f"{where}:{kind}{key} {self.message}"
+        return _one_line(f"{where}:{kind}{key} {self.message}")
+
+
+def _one_line(text: str) -> str:
+    """`text` with line breaks and other invisible characters escaped (`\\n`, `\\x00`):
+    a problem quoting what a user wrote must still be one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class DescriptorError(DoraError, ValueError):

@@ -58,7 +58,7 @@ class _Parser(NodeParser):
             path: Path = ("groups", i)
             raw = self.mapping(item, path, GROUP_KEYS)
             group_id = raw.get("id")
-            if not isinstance(group_id, str) or not ID_PATTERN.match(group_id):
+            if not isinstance(group_id, str) or not ID_PATTERN.fullmatch(group_id):
                 self.problem(path + ("id",), f"missing or invalid group id {group_id!r}")
                 continue
             members = self.string_list(raw.get("members"), path + ("members",))

@@ -147,7 +147,7 @@ class NodeParser(ValueParser):
                 continue
             raw = self.mapping(op, where, OPERATOR_KEYS, NO_EFFECT_OPERATOR_KEYS)
             op_id = raw.get("id", raw_node.get("id") if where[-1] == "operator" else None)
-            if not isinstance(op_id, str) or not ID_PATTERN.match(op_id):
+            if not isinstance(op_id, str) or not ID_PATTERN.fullmatch(op_id):
                 self.problem(where + ("id",), f"missing or invalid operator id {op_id!r}")
                 continue
             sources = [k for k in ("python", "shared-library", "wasm") if k in raw]
@@ -179,7 +179,7 @@ class NodeParser(ValueParser):
                 self.problem(path, "a node needs at least an 'id'")
             return None
         node_id = raw.get("id")
-        if not isinstance(node_id, str) or not ID_PATTERN.match(node_id) or node_id == "dora":
+        if not isinstance(node_id, str) or not ID_PATTERN.fullmatch(node_id) or node_id == "dora":
             self.problem(path + ("id",), f"missing or invalid node id {node_id!r} (letters, "
                                          "digits, '_', '.', '-'; not 'dora')")
             return None

@@ -16,7 +16,9 @@ from dora_supervisor.yamlsrc import Lines, Path, format_path
 
 __all__ = ["ValueParser", "did_you_mean", "positive_duration", "kind_of", "ID_PATTERN"]
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # node, operator and group ids
+# Node, operator and group ids. Use `fullmatch`: `match` would let "id\n" through `$`. The
+# pattern itself stays ECMA-262 compatible, because the JSON schema carries it too.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -72,7 +74,8 @@ class ValueParser:
     def number(self, value: Any, path: Path, default=None):
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not 0 <= value < float("inf"):  # also refuses nan
             self.problem(path, f"expected a non-negative number, got {value!r}")
             return default
         return float(value)

@@ -47,7 +47,8 @@ def parse_size(value: object) -> int:
         match = _SIZE.match(value)
         if match:
             number, unit = match.groups()
-            return int(float(number) * _SIZE_UNITS[(unit or "B").lower()])
+            size = float(number) * _SIZE_UNITS[(unit or "B").lower()]
+            return int(_finite_non_negative(size, "size", value))
     raise ValueError(f"invalid size {value!r} (expected e.g. 256MiB, 1GB)")
 
 

@@ -21,6 +21,18 @@ NODES = ROOT / "tests" / "nodes"
 DORA = [sys.executable, "-m", "dora_supervisor"]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-cases", type=int, default=None, metavar="N",
+                     help="cases of the descriptor fuzz test (default 2000; also "
+                          "$DORA_FUZZ_CASES)")
+
+
+def pytest_configure(config):
+    cases = config.getoption("--fuzz-cases")
+    if cases is not None:  # tests/fuzz reads it when it is imported, after this
+        os.environ["DORA_FUZZ_CASES"] = str(cases)
+
+
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.02):
     """Poll `predicate` until it returns something truthy; fail with `what` at the deadline.
 

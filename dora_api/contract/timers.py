@@ -30,7 +30,9 @@ def parse_timer(source: str) -> float | None:
                             "micros,nanos}/N or dora/timer/hz/F)")
     unit, number = match.groups()
     try:
-        value = float(number) if unit == "hz" else int(number)
+        value = float(number)  # a huge interval becomes inf (refused below), not an overflow
+        if unit != "hz" and value != float("inf"):
+            int(number)  # a whole number: not 1.5, not 1e3
     except ValueError:
         raise ContractError(f"malformed timer '{source}': '{number}' is not a "
                             f"{'number' if unit == 'hz' else 'whole number'}") from None
