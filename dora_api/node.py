@@ -17,6 +17,7 @@ from typing import Any
 from dora_api import contract, parent
 from dora_api.contract import ContractError, NodeConfig
 from dora_api.events import EventQueue
+from dora_api.node_logging import NodeLogging
 from dora_api.peers import Peers
 
 __all__ = ["Node"]
@@ -26,7 +27,7 @@ _ACK_WAIT_S = 3.0  # at exit, wait at most this long for consumers to confirm th
 _CHANNEL_DEPTH = 16  # zenoh-side buffer per input, in front of the event queue
 
 
-class Node:
+class Node(NodeLogging):
     """A dataflow node, configured from the environment its supervisor sets."""
 
     def __init__(self, node_id: str | None = None):
@@ -70,7 +71,7 @@ class Node:
         self._closed = False
         self._timers_stop = threading.Event()
         self._peers = Peers(self._ns, self._close_inputs_from, self._put_error)
-        parent.install_log_handler()
+        self._install_log_handler()
 
         import zenoh
 
@@ -85,6 +86,7 @@ class Node:
             self._subscribers.append(subscriber)
             threading.Thread(target=_pump, args=(subscriber, self._input_callback(input_id)),
                              daemon=True, name=f"dora-input-{input_id}").start()
+        self._subscribe_log_inputs()
         for key in (self._ns.to(self._id), self._ns.to_all):
             self._subscribers.append(self._session.declare_subscriber(
                 key, _direct(self._on_control)))

@@ -13,7 +13,8 @@ import attrs
 from dora_api.contract import is_builtin_source, parse_timer, split_source  # shared with nodes
 
 __all__ = [
-    "Backoff", "RestartSpec", "Limits", "Health", "InputSpec", "OperatorSpec", "NodeSpec",
+    "Backoff", "RestartSpec", "Limits", "Health", "LogSettings", "InputSpec", "OperatorSpec",
+    "NodeSpec",
     "GroupSpec", "SupervisionFlags", "Dataflow", "parse_timer", "RestartPolicy", "Strategy",
     "AutoShutdown", "QueuePolicy", "RESTART_POLICIES", "STRATEGIES", "AUTO_SHUTDOWN",
     "BRUTAL_KILL", "QUEUE_POLICIES",
@@ -91,6 +92,17 @@ class Health:
 
 
 @attrs.frozen
+class LogSettings:
+    """What becomes of the node's log records (dora-rs `min_log_level`, `send_logs_as`,
+    `max_log_size`, `max_rotated_files`); None: the coordinator's default."""
+
+    min_level: str = "stdout"  # a dora-rs level: records below it are dropped at the source
+    send_as: str | None = None  # also send each record on this output
+    max_size: int | None = None  # rotate the node's log file at this many bytes
+    max_files: int | None = None  # keep this many rotated files
+
+
+@attrs.frozen
 class InputSpec:
     id: str
     source: str
@@ -146,6 +158,7 @@ class NodeSpec:
     machine: str | None = None
     where: tuple = attrs.field(default=(), eq=False, repr=False)
     build: tuple[str, ...] = ()  # shell commands `dora run`/`dora build` run first
+    logs: LogSettings = LogSettings()
 
     @property
     def is_source(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import attrs
 
+from dora_api.contract import LEVELS
 from dora_supervisor.descriptor import AUTO_SHUTDOWN, QUEUE_POLICIES, RESTART_POLICIES, STRATEGIES
 
 __all__ = [
@@ -115,10 +116,39 @@ _OUTPUT_EXTRAS = {
     "output_metadata": _dora_rs("dora-rs required metadata keys per output."),
     "pattern": _dora_rs("dora-rs service/action pattern."),
     "send_stdout_as": _dora_rs("dora-rs: send stdout lines on this output."),
-    "send_logs_as": _dora_rs("dora-rs: send log records on this output."),
-    "min_log_level": _dora_rs("dora-rs minimum log level."),
+}
+# dora-rs logging keys of an operator (an operator's records are its node's here)
+_OPERATOR_LOG_KEYS = {
+    "send_logs_as": _dora_rs("dora-rs: send the operator's log records on this output."),
+    "min_log_level": _dora_rs("dora-rs minimum log level of the operator."),
     "max_log_size": _dora_rs("dora-rs log rotation size."),
     "max_rotated_files": _dora_rs("dora-rs number of rotated log files."),
+}
+_LOG_LEVEL = choice(LEVELS, {
+    "stdout": "Keep everything, plain output lines too (the default).",
+    "trace": "Drop plain output lines.",
+    "debug": "Drop plain output lines and trace records.",
+    "info": "Drop plain output lines, trace and debug records.",
+    "warn": "Keep warnings and errors.",
+    "error": "Keep errors only.",
+})
+# logs as data (dora-rs 1.x): what becomes of a node's log records
+_NODE_LOG_KEYS = {
+    "send_logs_as": Key(
+        "Also send each of the node's log records (Python `logging`, `node.log_*`) on this "
+        "output: one Arrow string array per record holding the record as JSON (`level`, "
+        "`message`, `node_id`, `timestamp`, `target`). It must be one of the node's "
+        "`outputs`. Plain output lines (print) are not sent.", {"type": "string",
+                                                                  "minLength": 1}),
+    "min_log_level": Key(
+        "Drop the node's log records below this level at the source, before they reach "
+        "the log file, the console, `dora/logs` and `send_logs_as`. Plain output lines count "
+        "as level `stdout`, the lowest, so any other level drops printed lines as well "
+        "(stderr lines are always kept). Default: stdout.", _LOG_LEVEL, default="stdout"),
+    "max_log_size": Key("Rotate the node's log file (`out/<uuid>/<node>.jsonl`) before it "
+                        "grows past this size. Default: 16MiB.", ref("size")),
+    "max_rotated_files": Key("How many rotated log files of the node to keep. Default: 5.",
+                             {"type": "integer", "minimum": 1}),
 }
 
 FLAGS = Section("Supervisor flags (OTP): restart strategy and intensity, automatic shutdown.", {
@@ -183,6 +213,7 @@ OPERATOR = Section(
         "outputs": _OUTPUTS,
         "build": _dora_rs("dora-rs build command(s)."),
         **_OUTPUT_EXTRAS,
+        **_OPERATOR_LOG_KEYS,
     }, nullable=False, exactly_one=("python", "shared-library"))
 CUSTOM = Section("The original form of a node: what to run and its inputs and outputs.", {
     "run": Key("The command to run (split like a shell). A leading `python`/`python3` uses the "
@@ -287,6 +318,7 @@ NODE = Section(
         "path_sha256": _dora_rs("dora-rs checksum of a downloaded `path`."),
         "ros2": _dora_rs("dora-rs ROS 2 bridge configuration."),
         **_OUTPUT_EXTRAS,
+        **_NODE_LOG_KEYS,
         "git": _dora_rs("dora-rs git source."),
         "hub": _dora_rs("dora-rs hub source."),
         "branch": _dora_rs("dora-rs git branch."),

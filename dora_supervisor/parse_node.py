@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from dora_api.contract import LEVELS, TIMER_PREFIX, parse_log_source
 from dora_supervisor.descriptor import (
     BRUTAL_KILL,
     QUEUE_POLICIES,
@@ -17,6 +18,7 @@ from dora_supervisor.descriptor import (
     Health,
     InputSpec,
     Limits,
+    LogSettings,
     NodeSpec,
     OperatorSpec,
     RestartSpec,
@@ -77,12 +79,12 @@ class NodeParser(ValueParser):
             else:
                 self.problem(where, f"expected 'node/output' or a mapping, got {kind_of(mapping)}")
                 continue
-            if spec.source.startswith("dora/"):
-                if spec.source.startswith("dora/timer"):
+            if spec.is_timer:
+                if spec.source.startswith(TIMER_PREFIX):
                     self.convert(spec.source, where, parse_timer)
-                else:
+                elif self.convert(spec.source, where, parse_log_source, False) is None:
                     self.problem(where, f"unknown built-in input '{spec.source}' (expected "
-                                        "dora/timer/...)")
+                                        "dora/timer/... or dora/logs...)")
             elif spec.source.count("/") < 1 or "" in spec.source.split("/"):
                 self.problem(where, f"malformed source '{spec.source}' (expected node/output)")
             result.append(spec)
@@ -261,8 +263,23 @@ class NodeParser(ValueParser):
             operators=operators, restart=self.restart(raw, path), shutdown=shutdown,
             significant=significant, limits=limits, health=health,
             machine=str(machine) if machine else None, where=path,
+            logs=self.log_settings(raw, path, outputs),
             build=self.build(custom.get("build", raw.get("build")),
                              path + (("custom", "build") if "build" in custom else ("build",))))
+
+    def log_settings(self, raw: dict, path: Path, outputs: tuple[str, ...]) -> LogSettings:
+        send_as = self.text(raw.get("send_logs_as"), path + ("send_logs_as",))
+        if send_as is not None and send_as not in outputs:
+            self.problem(path + ("send_logs_as",), f"'{send_as}' is not one of the node's "
+                                                   "outputs (add it to 'outputs')")
+        return LogSettings(
+            min_level=self.choice(raw.get("min_log_level"), path + ("min_log_level",), LEVELS,
+                                  "stdout"),
+            send_as=send_as,
+            max_size=self.convert(raw.get("max_log_size"), path + ("max_log_size",),
+                                  parse_size),
+            max_files=self.integer(raw.get("max_rotated_files"), path + ("max_rotated_files",),
+                                   None, 1))
 
     def build(self, value: Any, path: Path) -> tuple[str, ...]:
         """`build:` as dora-rs takes it: one command per line (or a list of commands)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import attrs
 
+from dora_api.contract import parse_log_source
 from dora_supervisor.descriptor import Dataflow, NodeSpec, RestartPolicy
 from dora_supervisor.errors import Problem
 from dora_supervisor.parse import did_you_mean
@@ -56,6 +57,9 @@ def check_references(df: Dataflow, lines: Lines) -> list[Problem]:
             nodes[node.id] = node
     for node in df.nodes:
         for spec in node.inputs:
+            watched = _log_filter_node(spec.source)
+            if watched is not None and watched not in nodes:
+                add(spec.where, f"node '{watched}' does not exist{did_you_mean(watched, nodes)}")
             if spec.is_timer or "/" not in spec.source:
                 continue
             source = nodes.get(spec.source_node)
@@ -70,6 +74,15 @@ def check_references(df: Dataflow, lines: Lines) -> list[Problem]:
                                                "(it never finishes by itself)")
     _check_groups(df, nodes, add)
     return problems
+
+
+def _log_filter_node(source: str) -> str | None:
+    """The node a `dora/logs/<level>/<node>` input watches (None: every node, or not one)."""
+    try:
+        log_filter = parse_log_source(source)
+    except ValueError:  # malformed: the parser has said so
+        return None
+    return log_filter.node if log_filter is not None else None
 
 
 def _check_groups(df: Dataflow, nodes: dict[str, NodeSpec], add) -> None:

@@ -81,6 +81,12 @@ class ZenohLink:
         """Tell every node that `node` restarts; its consumers get NODE_RESTARTED."""
         self._send(self.ns.to_all, contract.RestartedMessage(node))
 
+    def publish_log(self, message: contract.LogMessage) -> None:
+        """A node's log record, for the dataflow's `dora/logs` inputs (zenoh drops it rather
+        than block the coordinator when a consumer cannot keep up)."""
+        self.session.put(self.ns.log(message.level, message.node_id),
+                         contract.encode_log_message(message))
+
     def _send(self, key: str, message: contract.ControlMessage) -> None:
         self.session.put(key, contract.encode_control(message))
 
