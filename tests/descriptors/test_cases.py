@@ -24,7 +24,8 @@ REFERENCE = ROOT / "descriptors" / "reference.yml"
 INVALID = sorted(CASES.glob("invalid-*.yml"))
 VALID = sorted(CASES.glob("valid-*.yml"))
 EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))
-LOCATED = re.compile(r"^invalid-[^:]+\.yml:\d+: ")
+# a broken case's own file, or a module file it includes (`modules/...`)
+LOCATED = re.compile(r"^(invalid-|modules/)[^:]+\.yml:\d+: ")
 
 # Broken cases whose problem is visible in the document alone, so the schema (what an
 # editor sees) rejects them too; the others need cross-references or the file system.
