@@ -17,6 +17,7 @@ from typing import Any
 from dora_api import contract, parent
 from dora_api.contract import ContractError, NodeConfig
 from dora_api.events import EventQueue
+from dora_api.failures import FailedUpstreams
 from dora_api.node_logging import NodeLogging
 from dora_api.peers import Peers
 
@@ -70,7 +71,8 @@ class Node(NodeLogging):
         self._stop_sent = False
         self._closed = False
         self._timers_stop = threading.Event()
-        self._peers = Peers(self._ns, self._close_inputs_from, self._put_error)
+        self._failed = FailedUpstreams(self._sources, self._events, self._close_inputs_from)
+        self._peers = Peers(self._ns, self._failed.upstream_finished, self._put_error)
         self._install_log_handler()
 
         import zenoh
@@ -103,7 +105,7 @@ class Node(NodeLogging):
         liveliness = self._session.liveliness()
         self._watchers = [
             liveliness.declare_subscriber(key, _direct(self._on_peer), history=True)
-            for key in (self._ns.alive(), self._ns.finished())]
+            for key in (self._ns.alive(), self._ns.finished(), self._ns.failed())]
         self._watchers.append(liveliness.declare_subscriber(
             self._ns.coordinator, _direct(self._on_coordinator), history=True))
         self._token = liveliness.declare_token(self._ns.alive(self._id, self._incarnation))
@@ -302,6 +304,8 @@ class Node(NodeLogging):
                     node == restarted for node, _ in self._sources.values()):
                 self._events.put({"type": "NODE_RESTARTED", "id": restarted,
                                   "kind": "dora", "value": None, "metadata": {}})
+            case contract.FailedMessage(node=failed, error=error):
+                self._failed.reported(failed, error)
 
     def _put_error(self, error: str, event_id: str | None = None) -> None:
         """An ERROR event: input the node cannot read, reported instead of raised."""

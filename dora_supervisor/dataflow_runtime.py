@@ -34,6 +34,7 @@ from dora_supervisor.tree_model import (
     Kill,
     Liveliness,
     Log,
+    NotifyFailed,
     NotifyRestarted,
     Reply,
     Respond,
@@ -157,9 +158,12 @@ class DataflowRuntime:
             elif isinstance(action, Kill):
                 self._executor.kill(action.node, action.incarnation)
             elif isinstance(action, CloseOutputs):
-                self._link.mark_finished(action.node, action.flushed_incarnation)
+                self._link.mark_finished(action.node, action.flushed_incarnation,
+                                         action.failed)
             elif isinstance(action, NotifyRestarted):
                 self._link.notify_restarted(action.node)
+            elif isinstance(action, NotifyFailed):
+                self._link.notify_failed(action.node, action.error)
             elif isinstance(action, Schedule):
                 self._schedule(action)
             elif isinstance(action, Log):

@@ -90,11 +90,17 @@ class ZenohLink:
     def _send(self, key: str, message: contract.ControlMessage) -> None:
         self.session.put(key, contract.encode_control(message))
 
-    def mark_finished(self, node: str, flushed: int | None) -> None:
-        """Announce that `node` is finished for good: its outputs are closed."""
+    def notify_failed(self, node: str, error: str) -> None:
+        """Tell every node that `node` failed for good; its consumers get NODE_FAILED."""
+        self._send(self.ns.to_all, contract.FailedMessage(node, error))
+
+    def mark_finished(self, node: str, flushed: int | None, failed: bool = False) -> None:
+        """Announce that `node` is finished for good: its outputs are closed. A failed
+        node's token says so: its consumers wait for its FailedMessage before closing."""
         if node not in self._finished_tokens:  # history: late subscribers learn it too
+            token = self.ns.failed if failed else self.ns.finished
             self._finished_tokens[node] = self.session.liveliness().declare_token(
-                self.ns.finished(node, -1 if flushed is None else flushed))
+                token(node, -1 if flushed is None else flushed))
 
     def close(self) -> None:
         try:
