@@ -81,13 +81,15 @@ class Node(NodeLogging):
         endpoints = config.endpoints
         self._session = zenoh.open(contract.zenoh_config(endpoints.listen, endpoints.connect,
                                                          config.lease_s))
-        self._subscribers = []
+        self._subscribers, self._pumps = [], []
         for input_id, (node, output) in self._sources.items():
             subscriber = self._session.declare_subscriber(
                 self._ns.output(node, output), zenoh.handlers.FifoChannel(_CHANNEL_DEPTH))
             self._subscribers.append(subscriber)
-            threading.Thread(target=_pump, args=(subscriber, self._input_callback(input_id)),
-                             daemon=True, name=f"dora-input-{input_id}").start()
+            self._pumps.append(threading.Thread(
+                target=_pump, args=(subscriber, self._input_callback(input_id)), daemon=True,
+                name=f"dora-input-{input_id}"))
+            self._pumps[-1].start()
         self._subscribe_log_inputs()
         for key in (self._ns.to(self._id), self._ns.to_all):
             self._subscribers.append(self._session.declare_subscriber(
@@ -209,6 +211,8 @@ class Node(NodeLogging):
         self._wait_for_acks()
         try:
             self._session.close()
+            for pump in self._pumps:  # a pump that woke up during interpreter finalization
+                pump.join(0.5)        # would abort the process ("exception not rethrown")
         finally:
             parent.tell_supervisor(contract.FlushedNote(self._incarnation))
 
