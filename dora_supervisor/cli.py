@@ -13,8 +13,8 @@ from dora_supervisor.errors import DescriptorError, DoraError
 
 __all__ = ["main"]
 
-_UV = ("accepted for dora-rs compatibility: here nodes and build steps always use the "
-       "Python interpreter that runs dora (uv is not used)")
+_UV = ("accepted for dora-rs compatibility and ignored: uv is not used; Python nodes run "
+       "with the interpreter that runs dora, build steps run as written")
 _LATER = {
     "up": "start the background coordinator",
     "destroy": "stop the background coordinator",

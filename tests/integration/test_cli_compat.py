@@ -63,4 +63,4 @@ def test_uv_is_accepted_by_run_and_build_and_says_what_it_does(dataflow, tmp_pat
     result = dora("run", str(descriptor), "--uv", "--out-dir", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     for command in ("run", "build"):
-        assert "uv is not used" in " ".join(dora(command, "--help").stdout.split())
+        assert "ignored: uv is not used" in " ".join(dora(command, "--help").stdout.split())
