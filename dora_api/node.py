@@ -17,6 +17,8 @@ from typing import Any
 from dora_api import contract, parent
 from dora_api.contract import ContractError, NodeConfig
 from dora_api.events import EventQueue
+from dora_api.failures import FailedUpstreams
+from dora_api.node_logging import NodeLogging
 from dora_api.peers import Peers
 
 __all__ = ["Node"]
@@ -26,7 +28,7 @@ _ACK_WAIT_S = 3.0  # at exit, wait at most this long for consumers to confirm th
 _CHANNEL_DEPTH = 16  # zenoh-side buffer per input, in front of the event queue
 
 
-class Node:
+class Node(NodeLogging):
     """A dataflow node, configured from the environment its supervisor sets."""
 
     def __init__(self, node_id: str | None = None):
@@ -69,8 +71,9 @@ class Node:
         self._stop_sent = False
         self._closed = False
         self._timers_stop = threading.Event()
-        self._peers = Peers(self._ns, self._close_inputs_from, self._put_error)
-        parent.install_log_handler()
+        self._failed = FailedUpstreams(self._sources, self._events, self._close_inputs_from)
+        self._peers = Peers(self._ns, self._failed.upstream_finished, self._put_error)
+        self._install_log_handler()
 
         import zenoh
 
@@ -78,13 +81,16 @@ class Node:
         endpoints = config.endpoints
         self._session = zenoh.open(contract.zenoh_config(endpoints.listen, endpoints.connect,
                                                          config.lease_s))
-        self._subscribers = []
+        self._subscribers, self._pumps = [], []
         for input_id, (node, output) in self._sources.items():
             subscriber = self._session.declare_subscriber(
                 self._ns.output(node, output), zenoh.handlers.FifoChannel(_CHANNEL_DEPTH))
             self._subscribers.append(subscriber)
-            threading.Thread(target=_pump, args=(subscriber, self._input_callback(input_id)),
-                             daemon=True, name=f"dora-input-{input_id}").start()
+            self._pumps.append(threading.Thread(
+                target=_pump, args=(subscriber, self._input_callback(input_id)), daemon=True,
+                name=f"dora-input-{input_id}"))
+            self._pumps[-1].start()
+        self._subscribe_log_inputs()
         for key in (self._ns.to(self._id), self._ns.to_all):
             self._subscribers.append(self._session.declare_subscriber(
                 key, _direct(self._on_control)))
@@ -101,7 +107,7 @@ class Node:
         liveliness = self._session.liveliness()
         self._watchers = [
             liveliness.declare_subscriber(key, _direct(self._on_peer), history=True)
-            for key in (self._ns.alive(), self._ns.finished())]
+            for key in (self._ns.alive(), self._ns.finished(), self._ns.failed())]
         self._watchers.append(liveliness.declare_subscriber(
             self._ns.coordinator, _direct(self._on_coordinator), history=True))
         self._token = liveliness.declare_token(self._ns.alive(self._id, self._incarnation))
@@ -205,6 +211,8 @@ class Node:
         self._wait_for_acks()
         try:
             self._session.close()
+            for pump in self._pumps:  # a pump that woke up during interpreter finalization
+                pump.join(0.5)        # would abort the process ("exception not rethrown")
         finally:
             parent.tell_supervisor(contract.FlushedNote(self._incarnation))
 
@@ -300,6 +308,8 @@ class Node:
                     node == restarted for node, _ in self._sources.values()):
                 self._events.put({"type": "NODE_RESTARTED", "id": restarted,
                                   "kind": "dora", "value": None, "metadata": {}})
+            case contract.FailedMessage(node=failed, error=error):
+                self._failed.reported(failed, error)
 
     def _put_error(self, error: str, event_id: str | None = None) -> None:
         """An ERROR event: input the node cannot read, reported instead of raised."""

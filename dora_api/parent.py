@@ -1,17 +1,15 @@
-"""A node process's ties to its supervisor: the control pipe, the parent-death signal and
-structured log lines on stderr. The supervisor sets the variables (`dora_api.contract`)."""
+"""A node process's ties to its supervisor: the control pipe and the parent-death signal.
+The supervisor sets the variables (`dora_api.contract`); log lines are `node_logging`'s."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
 
 from dora_api import contract
 
-__all__ = ["tell_supervisor", "keep_control_fd_private", "die_with_parent",
-           "install_log_handler"]
+__all__ = ["tell_supervisor", "keep_control_fd_private", "die_with_parent"]
 
 
 def tell_supervisor(note: contract.PipeNote) -> None:
@@ -49,24 +47,3 @@ def die_with_parent() -> None:
         return
     if os.getppid() != int(parent) and os.getppid() == 1:
         os._exit(1)  # the supervisor died before we could ask
-
-
-def install_log_handler() -> None:
-    """Route Python `logging` to the supervisor as structured lines, unless configured."""
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LogLineFormatter())
-    root.addHandler(handler)
-    if root.level == logging.WARNING:
-        root.setLevel(logging.INFO)
-
-
-class _LogLineFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + self.formatException(record.exc_info)
-        return contract.encode_log_line(
-            contract.LogRecord(record.levelname.lower(), message, record.name))

@@ -18,11 +18,12 @@ __all__ = ["Peers"]
 
 
 class Peers:
-    """`on_finished(node, flushed)`: `node` finished for good; `flushed` is the incarnation
-    whose end-of-stream markers to wait for, None when there are none (it crashed).
-    `on_error(text)`: a token key that breaks the contract."""
+    """`on_finished(node, flushed, failed)`: `node` finished for good (`failed`: after an
+    abnormal exit); `flushed` is the incarnation whose end-of-stream markers to wait for,
+    None when there are none (it crashed). `on_error(text)`: a token key that breaks the
+    contract."""
 
-    def __init__(self, ns: Namespace, on_finished: Callable[[str, int | None], None],
+    def __init__(self, ns: Namespace, on_finished: Callable[[str, int | None, bool], None],
                  on_error: Callable[[str], None]):
         self._ns = ns
         self._on_finished = on_finished
@@ -38,13 +39,14 @@ class Peers:
         except ContractError as exc:
             self._on_error(str(exc))
             return
-        finished = token.kind is TokenKind.FINISHED
+        finished = token.kind is not TokenKind.ALIVE  # finished or failed for good
         with self._changed:
             target = self._finished if finished else self._alive
             (target.add if present else target.discard)(token.node)
             self._changed.notify_all()
         if finished and present:  # upstream finished for good: its outputs are closed
-            self._on_finished(token.node, None if token.number < 0 else token.number)
+            self._on_finished(token.node, None if token.number < 0 else token.number,
+                              token.kind is TokenKind.FAILED)
 
     def alive(self) -> set[str]:
         with self._changed:

@@ -112,11 +112,11 @@ class Runtime:
             slot = self.slots.get(op_id)
             if slot is not None and local and not slot.done:
                 self._deliver(slot, dict(event, id=local))
-        elif kind == "NODE_RESTARTED":
+        elif kind in ("NODE_RESTARTED", "NODE_FAILED"):
             for slot in self.slots.values():
                 if not slot.done and any(split_source(s)[0] == event.get("id")
                                          for s in slot.inputs.values()):
-                    self._deliver(slot, dict(event))
+                    self._deliver(slot, _for_operator(event, slot.id))
         self._drain()
         return self.running
 
@@ -291,6 +291,17 @@ def _drop_all(runtime: Runtime | None, loaded: list) -> None:
         return
     for operator, _, _ in loaded:
         operator.drop()
+
+
+def _for_operator(event: dict, op_id: str) -> dict:
+    """An event about an upstream node, as one operator sees it: NODE_FAILED names the
+    operator's own (local) input ids."""
+    event = dict(event)
+    if event["type"] == "NODE_FAILED":
+        affected = [name.partition("/")[2] for name in event["value"]["affected_input_ids"]
+                    if name.partition("/")[0] == op_id]
+        event["value"] = dict(event["value"], affected_input_ids=affected)
+    return event
 
 
 def main() -> int:

@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import os
 import sys
+import uuid
 
 from dora_supervisor import __version__
 from dora_supervisor.errors import DescriptorError, DoraError
 
 __all__ = ["main"]
 
+_UV = ("accepted for dora-rs compatibility and ignored: uv is not used; Python nodes run "
+       "with the interpreter that runs dora, build steps run as written")
 _LATER = {
     "up": "start the background coordinator",
     "destroy": "stop the background coordinator",
@@ -31,18 +34,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dora-supervisor {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    check = commands.add_parser("check", help="validate a dataflow descriptor")
+    check = commands.add_parser("check", aliases=["validate"],
+                                help="validate a dataflow descriptor (alias: validate)")
     check.add_argument("file")
     graph = commands.add_parser("graph", help="print the dataflow graph as mermaid text")
     graph.add_argument("file")
     graph.add_argument("--mermaid", action="store_true", help="mermaid text (the default)")
     build = commands.add_parser("build", help="run the nodes' build steps")
     build.add_argument("file")
+    build.add_argument("--uv", action="store_true", help=_UV)
     run = commands.add_parser("run", help="run a dataflow in the foreground until it ends")
     run.add_argument("file")
     run.add_argument("--name", help="a name for this run (shown in logs)")
     run.add_argument("--log-format", choices=("console", "json"), default="console")
     run.add_argument("--out-dir", default="out", help="where logs go: OUT_DIR/<uuid>/")
+    run.add_argument("--stop-after", type=duration, metavar="DURATION",
+                     help="stop gracefully after DURATION (5s, 500ms, 2m); exit 0 if clean")
+    run.add_argument("--uv", action="store_true", help=_UV)
     commands.add_parser("schema", help="print the descriptor's JSON Schema (for editors)")
     for name, text in _LATER.items():
         later = commands.add_parser(name, help=f"{text} (not available yet)")
@@ -53,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "check":
+        if args.command in ("check", "validate"):
             return _check(args)
         if args.command == "graph":
             return _graph(args)
@@ -122,6 +130,19 @@ def _schema() -> int:
     return 0
 
 
+def duration(text: str) -> float:
+    """`--stop-after`'s value: `5s`, `500ms`, `2m` or a number of seconds."""
+    from dora_supervisor.units import parse_duration
+
+    return parse_duration(text)
+
+
+def _stop_after(coordinator, dataflow_id: str) -> None:
+    """`--stop-after`: the coordinator's graceful stop, if the dataflow still runs."""
+    if coordinator.get(dataflow_id) is not None:
+        coordinator.stop(dataflow_id, "stop_after")
+
+
 def _run(args) -> int:
     from dora_supervisor.build import run_builds
     from dora_supervisor.coordinator import Coordinator
@@ -141,7 +162,12 @@ def _run(args) -> int:
 
     async def foreground():
         async with Coordinator(args.log_format, args.out_dir) as coordinator:
-            return await coordinator.run_dataflow(dataflow, os.path.abspath(args.file))
+            dataflow_id = str(uuid.uuid4())
+            if args.stop_after is not None:
+                asyncio.get_running_loop().call_later(args.stop_after, _stop_after,
+                                                      coordinator, dataflow_id)
+            return await coordinator.run_dataflow(dataflow, os.path.abspath(args.file),
+                                                  dataflow_id)
 
     runtime = asyncio.run(foreground())
     if runtime.exit_code != 0 and runtime.result is not None:

@@ -20,6 +20,7 @@ from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.errors import DoraError
 from dora_supervisor.executor import ExecutorFactory
 from dora_supervisor.local_executor import LocalExecutor
+from dora_supervisor.log_routing import log_rotation
 
 __all__ = ["Coordinator", "STOP_SIGNALS"]
 
@@ -115,7 +116,8 @@ class Coordinator:
             # records routed by their `dataflow` field first (with the control plane).
             raise DoraError("this coordinator runs one dataflow at a time")
         dataflow_id = dataflow_id or str(uuid.uuid4())
-        self._files = logs.RotatingJsonFiles(os.path.join(self.out_dir, dataflow_id))
+        self._files = logs.RotatingJsonFiles(os.path.join(self.out_dir, dataflow_id),
+                                             rotation=log_rotation(df))
         logs.configure(self.log_format, self._files)
         runtime = DataflowRuntime(df, dataflow_id, descriptor, self._new_executor)
         self._dataflows[dataflow_id] = runtime

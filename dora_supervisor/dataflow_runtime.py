@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from datetime import UTC, datetime
 
 import attrs
 import structlog
@@ -20,6 +21,7 @@ from dora_supervisor import launch
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.executor import Executor, ExecutorFactory, Report
 from dora_supervisor.health import HealthWatch, sample_interval
+from dora_supervisor.log_routing import LogRouter, keeps_line
 from dora_supervisor.node_output import LastWords, Stream
 from dora_supervisor.samples import NodeMetrics, Sampled
 from dora_supervisor.tree import Tree
@@ -32,6 +34,7 @@ from dora_supervisor.tree_model import (
     Kill,
     Liveliness,
     Log,
+    NotifyFailed,
     NotifyRestarted,
     Reply,
     Respond,
@@ -67,6 +70,8 @@ class DataflowRuntime:
         self._timers: set[asyncio.TimerHandle] = set()
         self._node_logs = {n.id: self.log.bind(node=n.id) for n in df.nodes}
         self._last_words = LastWords()
+        self._min_levels = {n.id: n.logs.min_level for n in df.nodes}
+        self._log_router = LogRouter(df, dataflow_id, lambda m: self._link.publish_log(m))
         self._flushed: set[tuple[str, int]] = set()  # (node, incarnation) that sent "F"
         self._answers: dict[Reply, asyncio.Future[Respond]] = {}
         self._last_reply = 0
@@ -88,6 +93,8 @@ class DataflowRuntime:
                 await self._execute(self.tree.start(time.monotonic()))
                 while self.result is None:
                     event = await self._queue.get()
+                    if isinstance(event, Liveliness | Exited):
+                        self._log_router.consumer_seen(event.node)
                     await self._execute(self.tree.step(event, time.monotonic(), random.random()))
         finally:
             for handle in self._timers:
@@ -151,9 +158,12 @@ class DataflowRuntime:
             elif isinstance(action, Kill):
                 self._executor.kill(action.node, action.incarnation)
             elif isinstance(action, CloseOutputs):
-                self._link.mark_finished(action.node, action.flushed_incarnation)
+                self._link.mark_finished(action.node, action.flushed_incarnation,
+                                         action.failed)
             elif isinstance(action, NotifyRestarted):
                 self._link.notify_restarted(action.node)
+            elif isinstance(action, NotifyFailed):
+                self._link.notify_failed(action.node, action.error)
             elif isinstance(action, Schedule):
                 self._schedule(action)
             elif isinstance(action, Log):
@@ -201,7 +211,10 @@ class DataflowRuntime:
 
     def on_line(self, node: str, stream: Stream, line: str) -> None:
         record = self._last_words.record(node, stream, line)
+        if not keeps_line(record, stream, self._min_levels[node]):
+            return
         getattr(self._node_logs[node], record.level)(record.event, **record.fields)
+        self._log_router.route(node, record, datetime.now(UTC).isoformat(timespec="microseconds"))
 
     def on_note(self, node: str, incarnation: int, line: str) -> None:
         try:

@@ -13,8 +13,9 @@ import attrs
 from dora_api.contract import is_builtin_source, parse_timer, split_source  # shared with nodes
 
 __all__ = [
-    "Backoff", "RestartSpec", "Limits", "Health", "InputSpec", "OperatorSpec", "NodeSpec",
-    "GroupSpec", "SupervisionFlags", "Dataflow", "parse_timer", "RestartPolicy", "Strategy",
+    "Backoff", "RestartSpec", "Limits", "Health", "LogSettings", "InputSpec", "OperatorSpec",
+    "NodeSpec",
+    "GroupSpec", "ModuleRef", "SupervisionFlags", "Dataflow", "parse_timer", "RestartPolicy", "Strategy",
     "AutoShutdown", "QueuePolicy", "RESTART_POLICIES", "STRATEGIES", "AUTO_SHUTDOWN",
     "BRUTAL_KILL", "QUEUE_POLICIES",
 ]
@@ -91,6 +92,17 @@ class Health:
 
 
 @attrs.frozen
+class LogSettings:
+    """What becomes of the node's log records (dora-rs `min_log_level`, `send_logs_as`,
+    `max_log_size`, `max_rotated_files`); None: the coordinator's default."""
+
+    min_level: str = "stdout"  # a dora-rs level: records below it are dropped at the source
+    send_as: str | None = None  # also send each record on this output
+    max_size: int | None = None  # rotate the node's log file at this many bytes
+    max_files: int | None = None  # keep this many rotated files
+
+
+@attrs.frozen
 class InputSpec:
     id: str
     source: str
@@ -99,6 +111,8 @@ class InputSpec:
                                             converter=QueuePolicy)
     input_timeout: float | None = None
     where: tuple = attrs.field(default=(), eq=False, repr=False)  # key path, for messages
+    # the file `where` is in, when not its node's (a module input wired by the including file)
+    origin: object = attrs.field(default=None, eq=False, repr=False)  # errors.Origin
 
     @property
     def timer_interval(self) -> float | None:
@@ -146,6 +160,8 @@ class NodeSpec:
     machine: str | None = None
     where: tuple = attrs.field(default=(), eq=False, repr=False)
     build: tuple[str, ...] = ()  # shell commands `dora run`/`dora build` run first
+    logs: LogSettings = LogSettings()
+    origin: object = attrs.field(default=None, eq=False, repr=False)  # errors.Origin
 
     @property
     def is_source(self) -> bool:
@@ -169,6 +185,26 @@ class GroupSpec:
     flags: SupervisionFlags = SupervisionFlags(auto_shutdown="never")
     line: int = 0
     where: tuple = attrs.field(default=(), eq=False, repr=False)
+    origin: object = attrs.field(default=None, eq=False, repr=False)  # errors.Origin
+    module: str | None = None  # the module file a module node included (a module's group)
+
+
+@attrs.frozen
+class ModuleRef:
+    """A node with `module:`, as written: `modules.expand` replaces it with the module's
+    nodes and a group. `flags` are the raw supervisor flags given on the node."""
+
+    id: str
+    file: str  # as written: relative to the including file's folder
+    inputs: tuple[InputSpec, ...] = ()
+    outputs: tuple[str, ...] = ()
+    params: dict[str, str] = attrs.field(factory=dict)
+    flags: dict = attrs.field(factory=dict)
+    machine: str | None = None
+    build: tuple[str, ...] = ()  # build steps of the modules that include it
+    line: int = 0
+    where: tuple = attrs.field(default=(), eq=False, repr=False)
+    origin: object = attrs.field(default=None, eq=False, repr=False)  # errors.Origin
 
 
 @attrs.frozen

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["Problem", "DescriptorError", "DoraError"]
+from dora_supervisor.yamlsrc import Lines, Path, format_path
+
+__all__ = ["Problem", "Origin", "DescriptorError", "DoraError"]
 
 
 class DoraError(Exception):
@@ -20,12 +22,39 @@ class Problem:
     path: str
     message: str
     warning: bool = False
+    # a module file's problem: where that file was included, innermost first
+    included: tuple[tuple[str, int], ...] = ()
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         key = f" {self.path}:" if self.path else ""
         kind = " warning:" if self.warning else ""
-        return _one_line(f"{where}:{kind}{key} {self.message}")
+        chain = ", ".join(f"{file}:{line}" for file, line in self.included)
+        return _one_line(f"{where}:{kind}{key} {self.message}"
+                         + (f" (included from {chain})" if chain else ""))
+
+    @property
+    def sort_key(self) -> tuple:
+        """Problems of a module file sort where the dataflow includes it."""
+        return tuple(line for _, line in reversed(self.included)) + (self.line,), self.path
+
+
+@attrs.frozen
+class Origin:
+    """Where part of a descriptor was written: a file, its line map, and (for a module file)
+    the chain of `module:` nodes that included it, innermost first."""
+
+    file: str
+    lines: Lines = attrs.field(eq=False, repr=False)
+    included: tuple[tuple[str, int], ...] = ()
+
+    def problem(self, path: Path, message: str, warning: bool = False) -> Problem:
+        return Problem(self.file, self.lines.of(path), format_path(path), message, warning,
+                       self.included)
+
+    def position(self, path: Path) -> str:
+        """`file:line` of `path`, for a message that points at a second place."""
+        return f"{self.file}:{self.lines.of(path)}"
 
 
 def _one_line(text: str) -> str:

@@ -49,20 +49,33 @@ def will_drain(df: Dataflow, finished: Iterable[str], stopping: Iterable[str]) -
 
 
 def mermaid(df: Dataflow) -> str:
-    """The dataflow as a mermaid flowchart; runtime nodes become subgraphs of operators.
+    """The dataflow as a mermaid flowchart; modules and runtime nodes (of operators) become
+    subgraphs.
 
     Identifiers are sanitised (mermaid ids cannot hold `/` or `-` safely); the names users
     wrote appear as quoted labels."""
     lines = ["flowchart TB"]
     timers: dict[str, str] = {}
     producers = {n.id: n for n in df.nodes}
+    opened: list[str] = []  # the module subgraphs around the current node, outermost first
     for node in df.nodes:
+        around = _modules_around(df, node.id)
+        while opened and opened != around[:len(opened)]:
+            opened.pop()
+            lines.append("  " * (len(opened) + 1) + "end")
+        for module in around[len(opened):]:
+            lines.append("  " * (len(opened) + 1) + f'subgraph {_mid(module)}["{module}"]')
+            opened.append(module)
+        indent = "  " * (len(opened) + 1)
         if node.operators:
-            lines.append(f'  subgraph {_mid(node.id)}["{node.id}"]')
-            lines += [f'    {_mid(node.id, op.id)}["{op.id}"]' for op in node.operators]
-            lines.append("  end")
+            lines.append(f'{indent}subgraph {_mid(node.id)}["{node.id}"]')
+            lines += [f'{indent}  {_mid(node.id, op.id)}["{op.id}"]' for op in node.operators]
+            lines.append(f"{indent}end")
         else:
-            lines.append(f'  {_mid(node.id)}["{node.id}"]')
+            lines.append(f'{indent}{_mid(node.id)}["{node.id}"]')
+    while opened:
+        opened.pop()
+        lines.append("  " * (len(opened) + 1) + "end")
     edges = []
     for node in df.nodes:
         for spec in node.inputs:
@@ -83,6 +96,18 @@ def mermaid(df: Dataflow) -> str:
             edges.append(f'  {source} -->|"{text}"| {target}')
     lines[1:1] = [f'  {name}(["{source}"])' for source, name in timers.items()]
     return "\n".join(lines + edges) + "\n"
+
+
+def _modules_around(df: Dataflow, member: str) -> list[str]:
+    """The module groups `member` is in, outermost first (other groups are not drawn)."""
+    owner = {m: g for g in df.groups for m in g.members}
+    around = []
+    group = owner.get(member)
+    while group is not None:
+        if group.module:
+            around.insert(0, group.id)
+        group = owner.get(group.id)
+    return around
 
 
 def _mid(*names: str) -> str:

@@ -5,72 +5,24 @@ The parser takes the key names (and the dora-rs keys that only warn) from here;
 `dora schema` builds `descriptors/schema.json` from the same table (`schema.py`), so the
 schema, the parser and `dora check`'s did-you-mean hints cannot drift apart. A key's
 `value` is a JSON Schema fragment; `ref(name)` points at a value type of `schema.py`.
+A module file's own vocabulary is in `module_keys`.
 """
 
 from __future__ import annotations
 
-import attrs
-
+from dora_api.contract import LEVELS
 from dora_supervisor.descriptor import AUTO_SHUTDOWN, QUEUE_POLICIES, RESTART_POLICIES, STRATEGIES
+from dora_supervisor.keytable import NO_EFFECT, Key, Section, choice, dora_rs, ref
 
 __all__ = [
     "Key", "Section", "ref", "choice", "NO_EFFECT", "TOP", "COMMUNICATION", "ZENOH", "FLAGS",
     "GROUP", "NODE", "CUSTOM", "OPERATOR", "INPUT", "RESTART", "BACKOFF", "LIMITS", "HEALTH",
-    "DEPLOY", "SYNONYMS", "RUNNABLE",
+    "DEPLOY", "SYNONYMS", "RUNNABLE", "MODULE_NODE_KEYS", "MODULE_ONLY_KEYS",
     "TOP_KEYS", "NO_EFFECT_TOP_KEYS", "COMMUNICATION_KEYS", "ZENOH_KEYS", "NODE_KEYS",
     "NO_EFFECT_NODE_KEYS", "CUSTOM_KEYS", "OPERATOR_KEYS", "NO_EFFECT_OPERATOR_KEYS",
     "INPUT_KEYS", "FLAG_KEYS", "GROUP_KEYS", "RESTART_KEYS", "BACKOFF_KEYS", "LIMIT_KEYS",
     "HEALTH_KEYS", "DEPLOY_KEYS",
 ]
-
-NO_EFFECT = ("Accepted for dora-rs 1.x compatibility; has no effect here (`dora check` prints a "
-             "warning).")
-
-
-@attrs.frozen
-class Key:
-    """One key: what it means, and the JSON Schema of its value (None: anything)."""
-
-    doc: str
-    value: dict | Section | None = None
-    nullable: bool = True  # `key:` with no value means its default
-    no_effect: bool = False  # a dora-rs key accepted with a warning (doc gets NO_EFFECT)
-    default: object = None  # shown by editors; None: none given
-
-
-@attrs.frozen
-class Section:
-    """A mapping of the descriptor: its keys, and which of them must be given."""
-
-    doc: str
-    keys: dict[str, Key]
-    required: tuple[str, ...] = ()
-    nullable: bool = True  # `section:` with nothing under it means all defaults
-    exactly_one: tuple[str, ...] = ()  # give exactly one of these keys
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(self.keys)
-
-    @property
-    def no_effect(self) -> frozenset[str]:
-        """dora-rs keys that are accepted with a warning."""
-        return frozenset(name for name, key in self.keys.items() if key.no_effect)
-
-
-def ref(name: str) -> dict:
-    """The value type `name` of the schema's `$defs`."""
-    return {"$ref": f"#/$defs/{name}"}
-
-
-def choice(values, docs: dict[str, str]) -> dict:
-    """One of `values` (in the model's order), each with its own one-line meaning."""
-    return {"enum": list(values), "markdownEnumDescriptions": [docs[v] for v in values]}
-
-
-def _dora_rs(doc: str) -> Key:
-    return Key(doc, no_effect=True)
-
 
 _STRATEGY = choice(STRATEGIES, {
     "one_for_one": "Restart only the child that failed.",
@@ -109,27 +61,61 @@ _BUILD = Key("Build step(s) run in the node's working directory before the dataf
              {"type": ["string", "array"], "items": {"type": "string"}})
 # dora-rs keys of nodes and operators about typed, framed or logged outputs
 _OUTPUT_EXTRAS = {
-    "output_types": _dora_rs("dora-rs output type URNs."),
-    "output_framing": _dora_rs("dora-rs output framing (raw | arrow-ipc)."),
-    "input_types": _dora_rs("dora-rs input type URNs."),
-    "output_metadata": _dora_rs("dora-rs required metadata keys per output."),
-    "pattern": _dora_rs("dora-rs service/action pattern."),
-    "send_stdout_as": _dora_rs("dora-rs: send stdout lines on this output."),
-    "send_logs_as": _dora_rs("dora-rs: send log records on this output."),
-    "min_log_level": _dora_rs("dora-rs minimum log level."),
-    "max_log_size": _dora_rs("dora-rs log rotation size."),
-    "max_rotated_files": _dora_rs("dora-rs number of rotated log files."),
+    "output_types": dora_rs("dora-rs output type URNs."),
+    "output_framing": dora_rs("dora-rs output framing (raw | arrow-ipc)."),
+    "input_types": dora_rs("dora-rs input type URNs."),
+    "output_metadata": dora_rs("dora-rs required metadata keys per output."),
+    "pattern": dora_rs("dora-rs service/action pattern."),
+    "send_stdout_as": dora_rs("dora-rs: send stdout lines on this output."),
+}
+# dora-rs logging keys of an operator (an operator's records are its node's here)
+_OPERATOR_LOG_KEYS = {
+    "send_logs_as": dora_rs("dora-rs: send the operator's log records on this output."),
+    "min_log_level": dora_rs("dora-rs minimum log level of the operator."),
+    "max_log_size": dora_rs("dora-rs log rotation size."),
+    "max_rotated_files": dora_rs("dora-rs number of rotated log files."),
+}
+_LOG_LEVEL = choice(LEVELS, {
+    "stdout": "Keep everything, plain output lines too (the default).",
+    "trace": "Drop plain output lines.",
+    "debug": "Drop plain output lines and trace records.",
+    "info": "Drop plain output lines, trace and debug records.",
+    "warn": "Keep warnings and errors.",
+    "error": "Keep errors only.",
+})
+# logs as data (dora-rs 1.x): what becomes of a node's log records
+_NODE_LOG_KEYS = {
+    "send_logs_as": Key(
+        "Also send each of the node's log records (Python `logging`, `node.log_*`) on this "
+        "output: one Arrow string array per record holding the record as JSON (`level`, "
+        "`message`, `node_id`, `timestamp`, `target`). It must be one of the node's "
+        "`outputs`. Plain output lines (print) are not sent.", {"type": "string",
+                                                                  "minLength": 1}),
+    "min_log_level": Key(
+        "Drop the node's log records below this level at the source, before they reach "
+        "the log file, the console, `dora/logs` and `send_logs_as`. Plain output lines count "
+        "as level `stdout`, the lowest, so any other level drops printed lines as well "
+        "(stderr lines are always kept). Default: stdout.", _LOG_LEVEL, default="stdout"),
+    "max_log_size": Key("Rotate the node's log file (`out/<uuid>/<node>.jsonl`) before it "
+                        "grows past this size. Default: 16MiB.", ref("size")),
+    "max_rotated_files": Key("How many rotated log files of the node to keep. Default: 5.",
+                             {"type": "integer", "minimum": 1}),
 }
 
+_FLAG_DOCS = {
+    "strategy": "How the supervisor restarts its children when one fails (OTP restart "
+                "strategy). Default: one_for_one.",
+    "max_restarts": "Restart intensity: at most this many restarts within `max_seconds`; one "
+                    "more and the supervisor stops its children and fails itself (escalating "
+                    "to its parent). Default: 3.",
+    "max_seconds": "The period of the restart intensity; also how long a node must stay up for "
+                   "its backoff to reset. Default: 5s.",
+}
 FLAGS = Section("Supervisor flags (OTP): restart strategy and intensity, automatic shutdown.", {
-    "strategy": Key("How the supervisor restarts its children when one fails (OTP restart "
-                    "strategy). Default: one_for_one.", _STRATEGY, default="one_for_one"),
-    "max_restarts": Key("Restart intensity: at most this many restarts within `max_seconds`; "
-                        "one more and the supervisor stops its children and fails itself "
-                        "(escalating to its parent). Default: 3.",
-                        {"type": "integer", "minimum": 0}, default=3),
-    "max_seconds": Key("The period of the restart intensity; also how long a node must stay up "
-                       "for its backoff to reset. Default: 5s.", ref("positiveDuration")),
+    "strategy": Key(_FLAG_DOCS["strategy"], _STRATEGY, default="one_for_one"),
+    "max_restarts": Key(_FLAG_DOCS["max_restarts"], {"type": "integer", "minimum": 0},
+                        default=3),
+    "max_seconds": Key(_FLAG_DOCS["max_seconds"], ref("positiveDuration")),
     "auto_shutdown": Key("When the supervisor stops by itself because its significant children "
                          "finished. Default: all_significant for the dataflow's root, never for "
                          "groups.", _AUTO_SHUTDOWN),
@@ -181,8 +167,9 @@ OPERATOR = Section(
                               nullable=False),
         "inputs": _INPUTS,
         "outputs": _OUTPUTS,
-        "build": _dora_rs("dora-rs build command(s)."),
+        "build": dora_rs("dora-rs build command(s)."),
         **_OUTPUT_EXTRAS,
+        **_OPERATOR_LOG_KEYS,
     }, nullable=False, exactly_one=("python", "shared-library"))
 CUSTOM = Section("The original form of a node: what to run and its inputs and outputs.", {
     "run": Key("The command to run (split like a shell). A leading `python`/`python3` uses the "
@@ -241,6 +228,24 @@ DEPLOY = Section("Where the node runs.", {
     "labels": Key("dora-rs daemon labels (accepted, not used)."),
     "distribute": Key("dora-rs artifact distribution (accepted, not used)."),
 })
+# A module (dora-rs 1.x) is included by a node with `module:`; here it is a group supervisor.
+_MODULE_NODE_KEYS = {
+    "module": Key("A module file (dora-rs 1.x) whose `nodes:` take this node's place: they "
+                  "become `<id>.<inner id>` and form one group supervisor `<id>`; other nodes "
+                  "read the module's declared outputs as `<id>/<output>`, and `inputs:` wires "
+                  "the module's declared inputs. Relative to this descriptor's folder.",
+                  {"type": "string", "minLength": 1}, nullable=False),
+    "params": Key("Values for the module's nodes: `${_param.KEY}` (or `$PARAM_KEY`) in their "
+                  "`args` is replaced, and each gets the environment variable `PARAM_<KEY>`.",
+                  {"type": ["object", "null"], "propertyNames": {"pattern": "^[A-Za-z0-9_]+$"},
+                   "additionalProperties": {"type": ["string", "number", "boolean"]}}),
+    "strategy": Key("On a module node: the module group's restart strategy (overrides the "
+                    "module header's). " + _FLAG_DOCS["strategy"], _STRATEGY),
+    "max_seconds": Key("On a module node: the period of the module group's restart "
+                       "intensity. Default: 5s.", ref("positiveDuration")),
+    "auto_shutdown": Key("On a module node: when the module group stops by itself because "
+                         "its significant children finished. Default: never.", _AUTO_SHUTDOWN),
+}
 NODE = Section(
     "A node: one supervised OS process. Give exactly one of `path`, `custom` (with `run` or "
     "`source`), `operators` or `operator`.", {
@@ -273,7 +278,8 @@ NODE = Section(
         "restart_policy": Key("dora-rs spelling of `restart.policy`: never -> temporary, "
                               "on-failure -> transient, always -> permanent. Default: "
                               "transient.", _RESTART_POLICY),
-        "max_restarts": Key("dora-rs spelling of `restart.max_restarts` (0: unlimited).",
+        "max_restarts": Key("dora-rs spelling of `restart.max_restarts` (0: unlimited). On a "
+                            "module node: the module's restart intensity (as a group's).",
                             {"type": "integer", "minimum": 0}),
         "restart_delay": Key("dora-rs spelling of `restart.backoff.initial` (seconds).",
                              ref("duration")),
@@ -284,19 +290,19 @@ NODE = Section(
                                     ref("positiveDuration")),
         "finish_grace_secs": Key("dora-rs spelling of `shutdown` (seconds).", ref("shutdown")),
         "build": _BUILD,
-        "path_sha256": _dora_rs("dora-rs checksum of a downloaded `path`."),
-        "ros2": _dora_rs("dora-rs ROS 2 bridge configuration."),
+        "path_sha256": dora_rs("dora-rs checksum of a downloaded `path`."),
+        "ros2": dora_rs("dora-rs ROS 2 bridge configuration."),
         **_OUTPUT_EXTRAS,
-        "git": _dora_rs("dora-rs git source."),
-        "hub": _dora_rs("dora-rs hub source."),
-        "branch": _dora_rs("dora-rs git branch."),
-        "tag": _dora_rs("dora-rs git tag."),
-        "rev": _dora_rs("dora-rs git revision."),
-        "shared_memory_pool_size": _dora_rs("dora-rs shared-memory pool size."),
-        "module": _dora_rs("dora-rs module expansion."),
-        "params": _dora_rs("dora-rs module parameters."),
-        "cpu_affinity": _dora_rs("dora-rs CPU cores to pin the node to."),
-        "startup_timeout": _dora_rs("dora-rs 1.1 startup timeout."),
+        **_NODE_LOG_KEYS,
+        "git": dora_rs("dora-rs git source."),
+        "hub": dora_rs("dora-rs hub source."),
+        "branch": dora_rs("dora-rs git branch."),
+        "tag": dora_rs("dora-rs git tag."),
+        "rev": dora_rs("dora-rs git revision."),
+        "shared_memory_pool_size": dora_rs("dora-rs shared-memory pool size."),
+        **_MODULE_NODE_KEYS,
+        "cpu_affinity": dora_rs("dora-rs CPU cores to pin the node to."),
+        "startup_timeout": dora_rs("dora-rs 1.1 startup timeout."),
     }, required=("id",), nullable=False)
 ZENOH = Section("Zenoh settings.", {
     "prefix": Key("A key-expression prefix for all of the dataflow's topics. Default: none.",
@@ -318,12 +324,12 @@ TOP = Section(
         "env": Key("Environment variables for every node; a node's own `env` wins.", ref("env")),
         "nodes": Key("The nodes, in start order.",
                      {"type": "array", "minItems": 1, "items": ref("node")}, nullable=False),
-        "deploy": _dora_rs("dora-rs root-level default deployment."),
-        "debug": _dora_rs("dora-rs debug settings."),
-        "health_check_interval": _dora_rs("dora-rs daemon sweep interval."),
-        "strict_types": _dora_rs("dora-rs: type warnings become errors."),
-        "exit_when_nodes_finish": _dora_rs("dora-rs: finish when data inputs have closed."),
-        "type_rules": _dora_rs("dora-rs type-compatibility rules."),
+        "deploy": dora_rs("dora-rs root-level default deployment."),
+        "debug": dora_rs("dora-rs debug settings."),
+        "health_check_interval": dora_rs("dora-rs daemon sweep interval."),
+        "strict_types": dora_rs("dora-rs: type warnings become errors."),
+        "exit_when_nodes_finish": dora_rs("dora-rs: finish when data inputs have closed."),
+        "type_rules": dora_rs("dora-rs type-compatibility rules."),
     }, required=("nodes",), nullable=False)
 
 # A node-level key and the nested key it is a dora-rs synonym of: give only one of the two.
@@ -341,8 +347,12 @@ SYNONYMS = {
 }
 # What a node runs: exactly one of these key paths; True when the value is a non-empty string.
 RUNNABLE = {("path",): True, ("custom", "source"): True, ("custom", "run"): True,
-            ("operators",): False, ("operator",): False}
-
+            ("operators",): False, ("operator",): False, ("module",): True}
+# What a module node may carry besides `id`: all else belongs to the module's own nodes.
+MODULE_NODE_KEYS = frozenset({"id", "name", "description", "inputs", "outputs", "deploy",
+                              "max_restarts", *_MODULE_NODE_KEYS})
+# Keys that only a module node may carry.
+MODULE_ONLY_KEYS = frozenset(_MODULE_NODE_KEYS) - {"module"}
 TOP_KEYS = TOP.names
 NO_EFFECT_TOP_KEYS = TOP.no_effect
 COMMUNICATION_KEYS = COMMUNICATION.names

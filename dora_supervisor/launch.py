@@ -71,7 +71,8 @@ def node_config(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: s
         base_dir=df.base_dir,
         operators=[contract.OperatorConfig(
             op.id, op.kind, os.path.normpath(os.path.join(df.base_dir, op.path)),
-            [i.id for i in op.inputs], op.outputs) for op in node.operators])
+            [i.id for i in op.inputs], op.outputs) for op in node.operators],
+        min_log_level=node.logs.min_level, send_logs_as=node.logs.send_as)
 
 
 def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,

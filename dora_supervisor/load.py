@@ -14,6 +14,15 @@ from dora_supervisor.yamlsrc import YamlSyntaxError, format_path, line_at, load_
 __all__ = ["load_descriptor"]
 
 
+def _read(path: str) -> str:
+    """A module file's text (`modules.ModuleReader`)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except UnicodeDecodeError:
+        raise OSError("not UTF-8 text") from None
+
+
 def load_descriptor(file: str) -> tuple[Dataflow, list[Problem]]:
     """The dataflow and its warnings; `DescriptorError` when anything is wrong."""
     try:
@@ -28,13 +37,13 @@ def load_descriptor(file: str) -> tuple[Dataflow, list[Problem]]:
         raise DescriptorError([Problem(file, exc.line, "", str(exc))]) from None
     base_dir = os.path.dirname(os.path.abspath(file))
     problems = [Problem(file, line, format_path(path), msg) for path, line, msg in found]
-    dataflow, parsed = parse(data, lines, file, base_dir)
+    dataflow, parsed = parse(data, lines, file, base_dir, _read)
     problems += parsed  # after what reading found: on one line, its cause comes first
     if dataflow is not None:
         dataflow = expand_operator_shorthand(dataflow)
         problems += check_references(dataflow, lines)
         problems += check_files(dataflow, lines, os.path.exists, shutil.which)
-    problems.sort(key=lambda p: (p.line, p.path))
+    problems.sort(key=lambda p: p.sort_key)
     errors = [p for p in problems if not p.warning]
     if errors or dataflow is None:
         raise DescriptorError(errors)

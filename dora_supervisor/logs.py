@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Mapping
 from typing import BinaryIO, TextIO
 
 import structlog
@@ -26,23 +27,28 @@ class RotatingJsonFiles:
     """One JSON-lines file per node: `node.jsonl`, then `node.jsonl.1` (newest) up to
     `node.jsonl.<backups>` (oldest kept).
 
-    Sizes are counted in bytes of UTF-8, so no file grows past `max_bytes`, except one that
+    A node's own `max_log_size`/`max_rotated_files` come in `rotation`. Sizes are counted in
+    bytes of UTF-8, so no file grows past `max_bytes`, except one that
     holds a single record longer than that. (The standard library's RotatingFileHandler
     compares the file's bytes with the record's characters, and stats the file per record.)"""
 
-    def __init__(self, directory: str, max_bytes: int = MAX_FILE_BYTES, backups: int = BACKUPS):
+    def __init__(self, directory: str, max_bytes: int = MAX_FILE_BYTES, backups: int = BACKUPS,
+                 rotation: Mapping[str, tuple[int | None, int | None]] | None = None):
         self.directory = directory
         self.max_bytes = max_bytes
         self.backups = backups
+        # per file (node): its own (max_bytes, backups), None meaning the default above
+        self._rotation = dict(rotation or {})
         self._files: dict[str, tuple[BinaryIO, int]] = {}  # name -> (open file, its size)
         os.makedirs(directory, exist_ok=True)
 
     def write(self, name: str, line: str) -> None:
         data = (line + "\n").encode("utf-8")
         handle, size = self._files.get(name) or self._open(name)
-        if size + len(data) > self.max_bytes and size > 0:
+        max_bytes, backups = self._rotation.get(name, (None, None))
+        if size + len(data) > (max_bytes or self.max_bytes) and size > 0:
             handle.close()
-            self._shift(name)
+            self._shift(name, backups or self.backups)
             handle, size = self._open(name)
         handle.write(data)
         handle.flush()
@@ -55,10 +61,10 @@ class RotatingJsonFiles:
         handle = open(self._path(name), "ab")  # noqa: SIM115 -- kept open until close()
         return handle, handle.tell()
 
-    def _shift(self, name: str) -> None:
+    def _shift(self, name: str, backups: int) -> None:
         """`.1` -> `.2` ... up to `.<backups>` (the oldest is overwritten), current -> `.1`."""
         base = self._path(name)
-        for index in range(self.backups - 1, 0, -1):
+        for index in range(backups - 1, 0, -1):
             if os.path.exists(f"{base}.{index}"):
                 os.replace(f"{base}.{index}", f"{base}.{index + 1}")
         os.replace(base, f"{base}.1")

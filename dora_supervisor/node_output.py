@@ -18,6 +18,8 @@ from dora_api import contract
 __all__ = ["Stream", "OutputRecord", "parse_log_line", "output_record", "LastWords"]
 
 _LEVELS = ("debug", "info", "warning", "error", "critical")
+_FROM_DORA = {"stdout": "info", "trace": "debug", "debug": "debug", "info": "info",
+              "warn": "warning", "error": "error"}
 
 
 class Stream(enum.StrEnum):
@@ -27,11 +29,13 @@ class Stream(enum.StrEnum):
 
 @attrs.frozen
 class OutputRecord:
-    """One line, ready to log: `log.<level>(event, **fields)`."""
+    """One line, ready to log: `log.<level>(event, **fields)`; `dora_level` is its level as
+    data (`dora/logs`): `stdout` for a plain line."""
 
     event: str
     level: str
     fields: dict
+    dora_level: str = "stdout"
 
 
 def parse_log_line(line: str) -> contract.LogRecord | None:
@@ -47,8 +51,15 @@ def output_record(stream: Stream, line: str) -> OutputRecord:
     record = parse_log_line(line) if stream == Stream.STDERR else None
     if record is None:
         return OutputRecord("node_output", "info", {"stream": stream, "line": line})
-    return OutputRecord("node_log", record.level if record.level in _LEVELS else "info",
-                        {"msg": record.msg, "logger": record.logger})
+    fields = {"msg": record.msg, "logger": record.logger}
+    if record.fields is not None:
+        fields["fields"] = record.fields
+    try:
+        level = contract.dora_level(record.level)
+    except contract.ContractError:
+        level = "info"
+    shown = record.level if record.level in _LEVELS else _FROM_DORA[level]
+    return OutputRecord("node_log", shown, fields, level)
 
 
 class LastWords:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from dora_supervisor.descriptor import (
-    AUTO_SHUTDOWN,
-    STRATEGIES,
     Dataflow,
     GroupSpec,
     SupervisionFlags,
@@ -25,8 +23,9 @@ from dora_supervisor.keys import (
     TOP_KEYS,
     ZENOH_KEYS,
 )
+from dora_supervisor.modules import ModuleReader, expand_modules
 from dora_supervisor.parse_node import NodeParser
-from dora_supervisor.parse_values import ID_PATTERN, did_you_mean, kind_of, positive_duration
+from dora_supervisor.parse_values import ID_PATTERN, did_you_mean, kind_of
 from dora_supervisor.yamlsrc import Lines, Path
 
 __all__ = ["parse", "did_you_mean"]
@@ -34,18 +33,6 @@ __all__ = ["parse", "did_you_mean"]
 
 class _Parser(NodeParser):
     """Turns raw YAML data into the model, collecting every problem on the way."""
-
-    def flags(self, raw: dict, path: Path, defaults: SupervisionFlags) -> SupervisionFlags:
-        return SupervisionFlags(
-            strategy=self.choice(raw.get("strategy"), path + ("strategy",), STRATEGIES,
-                                 defaults.strategy),
-            max_restarts=self.integer(raw.get("max_restarts"), path + ("max_restarts",),
-                                      defaults.max_restarts),
-            max_seconds=self.convert(raw.get("max_seconds"), path + ("max_seconds",),
-                                     positive_duration, defaults.max_seconds),
-            auto_shutdown=self.choice(raw.get("auto_shutdown"), path + ("auto_shutdown",),
-                                      AUTO_SHUTDOWN, defaults.auto_shutdown),
-        )
 
     def groups(self, value: Any) -> tuple[GroupSpec, ...]:
         if value is None:
@@ -69,9 +56,11 @@ class _Parser(NodeParser):
         return tuple(result)
 
 
-def parse(data: Any, lines: Lines, file: str, base_dir: str = ".") -> tuple[Dataflow | None,
-                                                                           list[Problem]]:
-    """Normalise raw descriptor data; return the model (None if unusable) and problems."""
+def parse(data: Any, lines: Lines, file: str, base_dir: str = ".",
+          read_module: ModuleReader | None = None) -> tuple[Dataflow | None, list[Problem]]:
+    """Normalise raw descriptor data; return the model (None if unusable) and problems.
+
+    `read_module(path)` gives the text of a module file a `module:` node includes."""
     parser = _Parser(file, lines)
     if not isinstance(data, dict):
         parser.problem((), "the descriptor must be a mapping with a 'nodes' list")
@@ -88,19 +77,22 @@ def parse(data: Any, lines: Lines, file: str, base_dir: str = ".") -> tuple[Data
     supervision = parser.flags(sup_raw, ("supervision",), SupervisionFlags())
     global_env = parser.env(raw.get("env"), ("env",))
     nodes_value = raw.get("nodes")
-    nodes = []
+    items = []
     if not isinstance(nodes_value, list) or not nodes_value:
         parser.problem(("nodes",), "the dataflow needs a non-empty 'nodes' list")
     else:
         for i, item in enumerate(nodes_value):
             node = parser.node(item, ("nodes", i), global_env)
             if node is not None:
-                nodes.append(node)
+                items.append(node)
+    nodes, module_groups, problems = expand_modules(items, file, read_module, global_env)
+    parser.problems += problems
     name = raw.get("name")
     if name is not None and not isinstance(name, str):
         parser.problem(("name",), "expected a string")
         name = None
     dataflow = Dataflow(nodes=tuple(nodes), name=name, prefix=prefix.strip("/"),
-                        supervision=supervision, groups=parser.groups(raw.get("groups")),
+                        supervision=supervision,
+                        groups=parser.groups(raw.get("groups")) + tuple(module_groups),
                         file=file, base_dir=base_dir)
     return dataflow, parser.problems

@@ -4,31 +4,41 @@ limits and health, with the dora-rs 1.x synonyms of each key.
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
 import attrs
 
+from dora_api.contract import LEVELS, TIMER_PREFIX, parse_log_source
 from dora_supervisor.descriptor import (
+    AUTO_SHUTDOWN,
     BRUTAL_KILL,
     QUEUE_POLICIES,
     RESTART_POLICIES,
+    STRATEGIES,
     Backoff,
     Health,
     InputSpec,
     Limits,
+    LogSettings,
+    ModuleRef,
     NodeSpec,
     OperatorSpec,
     RestartSpec,
+    SupervisionFlags,
     parse_timer,
 )
 from dora_supervisor.keys import (
     BACKOFF_KEYS,
     CUSTOM_KEYS,
     DEPLOY_KEYS,
+    FLAG_KEYS,
     HEALTH_KEYS,
     INPUT_KEYS,
     LIMIT_KEYS,
+    MODULE_NODE_KEYS,
+    MODULE_ONLY_KEYS,
     NO_EFFECT_NODE_KEYS,
     NO_EFFECT_OPERATOR_KEYS,
     NODE_KEYS,
@@ -41,10 +51,55 @@ from dora_supervisor.yamlsrc import Path, format_path
 
 __all__ = ["NodeParser"]
 
+ID_PARAM = re.compile(r"^[A-Za-z0-9_]+$")
+
 
 class NodeParser(ValueParser):
-    """The node sections of a descriptor; `parse` adds the top level and groups."""
+    """The node sections of a descriptor (and the supervisor flags, which groups and module
+    nodes share); `parse` adds the top level and groups."""
 
+    def flags(self, raw: dict, path: Path, defaults: SupervisionFlags) -> SupervisionFlags:
+        return SupervisionFlags(
+            strategy=self.choice(raw.get("strategy"), path + ("strategy",), STRATEGIES,
+                                 defaults.strategy),
+            max_restarts=self.integer(raw.get("max_restarts"), path + ("max_restarts",),
+                                      defaults.max_restarts),
+            max_seconds=self.convert(raw.get("max_seconds"), path + ("max_seconds",),
+                                     positive_duration, defaults.max_seconds),
+            auto_shutdown=self.choice(raw.get("auto_shutdown"), path + ("auto_shutdown",),
+                                      AUTO_SHUTDOWN, defaults.auto_shutdown),
+        )
+
+    def params(self, value: Any, path: Path) -> dict[str, str]:
+        """A module node's `params`: [A-Za-z0-9_] keys, distinct as `PARAM_<KEY>`."""
+        result: dict[str, tuple[str, str]] = {}  # PARAM_<KEY> -> (key, value)
+        for key, item in self.env(value, path).items():
+            name = f"PARAM_{key.upper()}"
+            if not ID_PARAM.match(key):
+                self.problem(path + (key,), "a param name has only letters, digits and '_'")
+            elif name in result:
+                self.problem(path + (key,), f"params '{result[name][0]}' and '{key}' are both "
+                                            f"the variable {name}")
+            else:
+                result[name] = (key, item)
+        return {key: item for key, item in result.values()}
+
+    def module_ref(self, raw: dict, path: Path, node_id: str) -> ModuleRef:
+        """A node with `module:`: only the module's wiring and flags belong on it."""
+        for key in raw:
+            if key not in MODULE_NODE_KEYS:
+                self.problem(path + (key,), f"node '{node_id}' has both '{key}' and 'module'; "
+                                            "a module node's nodes are in its module file")
+        deploy = self.mapping(raw.get("deploy"), path + ("deploy",), DEPLOY_KEYS)
+        machine = deploy.get("machine")
+        return ModuleRef(
+            id=node_id, file=self.text(raw["module"], path + ("module",)) or "",
+            inputs=self.inputs(raw.get("inputs"), path + ("inputs",)),
+            outputs=self.string_list(raw.get("outputs"), path + ("outputs",)),
+            params=self.params(raw.get("params"), path + ("params",)),
+            flags={key: raw[key] for key in FLAG_KEYS if key in raw},
+            machine=str(machine) if machine is not None else None, line=self.lines.of(path),
+            where=path, origin=self.origin)
     def inputs(self, value: Any, path: Path) -> tuple[InputSpec, ...]:
         if value is None:
             return ()
@@ -77,12 +132,12 @@ class NodeParser(ValueParser):
             else:
                 self.problem(where, f"expected 'node/output' or a mapping, got {kind_of(mapping)}")
                 continue
-            if spec.source.startswith("dora/"):
-                if spec.source.startswith("dora/timer"):
+            if spec.is_timer:
+                if spec.source.startswith(TIMER_PREFIX):
                     self.convert(spec.source, where, parse_timer)
-                else:
+                elif self.convert(spec.source, where, parse_log_source, False) is None:
                     self.problem(where, f"unknown built-in input '{spec.source}' (expected "
-                                        "dora/timer/...)")
+                                        "dora/timer/... or dora/logs...)")
             elif spec.source.count("/") < 1 or "" in spec.source.split("/"):
                 self.problem(where, f"malformed source '{spec.source}' (expected node/output)")
             result.append(spec)
@@ -172,7 +227,8 @@ class NodeParser(ValueParser):
                                                         where + ("outputs",))))
         return tuple(result)
 
-    def node(self, value: Any, path: Path, global_env: dict[str, str]) -> NodeSpec | None:
+    def node(self, value: Any, path: Path,
+             global_env: dict[str, str]) -> NodeSpec | ModuleRef | None:
         raw = self.mapping(value, path, NODE_KEYS, NO_EFFECT_NODE_KEYS)
         if not raw:
             if isinstance(value, dict) or value is None:
@@ -183,6 +239,11 @@ class NodeParser(ValueParser):
             self.problem(path + ("id",), f"missing or invalid node id {node_id!r} (letters, "
                                          "digits, '_', '.', '-'; not 'dora')")
             return None
+        if "module" in raw:
+            return self.module_ref(raw, path, node_id)
+        for key in MODULE_ONLY_KEYS & raw.keys():
+            self.problem(path + (key,), f"'{key}' applies only to a module node (one with "
+                                        "'module')")
         custom = self.mapping(raw.get("custom"), path + ("custom",), CUSTOM_KEYS)
         where = path + ("custom",) if "custom" in raw else path
         spec_path = self.text(raw.get("path"), path + ("path",))
@@ -197,7 +258,7 @@ class NodeParser(ValueParser):
                                 ("'operator'", raw.get("operator"))) if v]
         if not kinds:
             self.problem(path, f"node '{node_id}' has nothing to run (give 'path', "
-                               "'custom.run', 'operators' or 'operator')")
+                               "'custom.run', 'operators', 'operator' or 'module')")
         elif len(kinds) > 1:
             self.problem(path, f"node '{node_id}' has both {kinds[0]} and {kinds[1]}; "
                                "give only one")
@@ -261,8 +322,23 @@ class NodeParser(ValueParser):
             operators=operators, restart=self.restart(raw, path), shutdown=shutdown,
             significant=significant, limits=limits, health=health,
             machine=str(machine) if machine else None, where=path,
+            logs=self.log_settings(raw, path, outputs), origin=self.origin,
             build=self.build(custom.get("build", raw.get("build")),
                              path + (("custom", "build") if "build" in custom else ("build",))))
+
+    def log_settings(self, raw: dict, path: Path, outputs: tuple[str, ...]) -> LogSettings:
+        send_as = self.text(raw.get("send_logs_as"), path + ("send_logs_as",))
+        if send_as is not None and send_as not in outputs:
+            self.problem(path + ("send_logs_as",), f"'{send_as}' is not one of the node's "
+                                                   "outputs (add it to 'outputs')")
+        return LogSettings(
+            min_level=self.choice(raw.get("min_log_level"), path + ("min_log_level",), LEVELS,
+                                  "stdout"),
+            send_as=send_as,
+            max_size=self.convert(raw.get("max_log_size"), path + ("max_log_size",),
+                                  parse_size),
+            max_files=self.integer(raw.get("max_rotated_files"), path + ("max_rotated_files",),
+                                   None, 1))
 
     def build(self, value: Any, path: Path) -> tuple[str, ...]:
         """`build:` as dora-rs takes it: one command per line (or a list of commands)."""

@@ -10,9 +10,9 @@ import difflib
 import re
 from typing import Any
 
-from dora_supervisor.errors import Problem
+from dora_supervisor.errors import Origin, Problem
 from dora_supervisor.units import parse_duration
-from dora_supervisor.yamlsrc import Lines, Path, format_path
+from dora_supervisor.yamlsrc import Lines, Path
 
 __all__ = ["ValueParser", "did_you_mean", "positive_duration", "kind_of", "ID_PATTERN"]
 
@@ -30,14 +30,14 @@ def did_you_mean(word: str, choices) -> str:
 class ValueParser:
     """Reads raw YAML values into typed ones, collecting every problem on the way."""
 
-    def __init__(self, file: str, lines: Lines):
+    def __init__(self, file: str, lines: Lines, included: tuple[tuple[str, int], ...] = ()):
         self.file = file
         self.lines = lines
+        self.origin = Origin(file, lines, included)  # where what is parsed was written
         self.problems: list[Problem] = []
 
     def problem(self, path: Path, message: str, warning: bool = False) -> None:
-        self.problems.append(Problem(self.file, self.lines.of(path), format_path(path),
-                                     message, warning))
+        self.problems.append(self.origin.problem(path, message, warning))
 
     def mapping(self, value: Any, path: Path, known: set[str],
                 no_effect: set[str] = frozenset()) -> dict:

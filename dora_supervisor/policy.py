@@ -9,6 +9,7 @@ from dora_supervisor.descriptor import AutoShutdown, Backoff, RestartPolicy, Str
 __all__ = [
     "ExitReason", "classify_exit", "is_abnormal", "should_restart", "affected_children",
     "add_restart", "intensity_exceeded", "backoff_delay", "next_attempt", "auto_shutdown_due",
+    "describe_failure",
 ]
 
 
@@ -122,3 +123,21 @@ def auto_shutdown_due(mode: AutoShutdown, significant_finished: list[bool],
         case AutoShutdown.ALL_SIGNIFICANT:
             return all(significant_finished)
     raise ValueError(f"unknown auto_shutdown mode {mode!r}")
+
+
+def describe_failure(reason: ExitReason, code: int | None, signal: int | None) -> str:
+    """A failure in words: the `error` of the NODE_FAILED its consumers get."""
+    match reason:
+        case ExitReason.EXIT_CODE:
+            return f"exited with code {code}"
+        case ExitReason.SIGNAL:
+            return f"killed by signal {signal}"
+        case ExitReason.MEMORY_LIMIT:
+            return "killed: over its memory limit"
+        case ExitReason.CPU_LIMIT:
+            return "killed: over its CPU limit"
+        case ExitReason.LIVELINESS_LOST:
+            return "lost its liveliness (frozen, cut off or gone)"
+        case ExitReason.WATCHDOG:
+            return "hung: no event handled within its watchdog"
+    return str(reason)

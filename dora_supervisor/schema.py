@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 
+from dora_api.contract import LEVELS
 from dora_supervisor import keys
 from dora_supervisor.keys import Key, Section, ref
 from dora_supervisor.parse_values import ID_PATTERN
@@ -17,10 +18,12 @@ from dora_supervisor.parse_values import ID_PATTERN
 __all__ = ["build_schema", "render_schema"]
 
 _DURATION = r"^\s*(\d+(\.\d*)?|\.\d+)\s*(ns|us|µs|ms|s|m|h)?\s*$"
-# a dora/timer source with a positive interval, or node/output (node/operator/output)
+# a dora/timer source with a positive interval, a dora/logs source, or node/output
+# (node/operator/output)
 _SOURCE = (r"^\s*(dora/timer/(secs|millis|micros|nanos)/0*[1-9][0-9]*|dora/timer/hz/"
-           r"(?=[0-9.]*[1-9])(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?|(?!dora/)[^/\s][^/]*(/[^/]+)+)"
-           r"\s*$")
+           r"(?=[0-9.]*[1-9])(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
+           rf"|dora/logs(/({'|'.join(LEVELS)})(/{ID_PATTERN.pattern[1:-1]})?)?"
+           r"|(?!dora/)[^/\s][^/]*(/[^/]+)+)\s*$")
 _NON_EMPTY = {"type": "string", "minLength": 1}
 # keywords that may join `"type": [..., "null"]`; anything else is wrapped in anyOf
 _TYPE_KEYWORDS = {"type", "minLength", "minimum", "maximum", "pattern", "items", "minItems",
@@ -71,11 +74,13 @@ _VALUE_TYPES = {
                   {"type": "array", "items": {"type": ["string", "number", "boolean"]}}]},
     "source": {
         "description": "Where an input comes from: `node/output` (an operator's output is "
-                       "`node/operator/output`), or a built-in timer `dora/timer/{secs,millis,"
-                       "micros,nanos}/N` (whole N) or `dora/timer/hz/F`.",
+                       "`node/operator/output`), a built-in timer `dora/timer/{secs,millis,"
+                       "micros,nanos}/N` (whole N) or `dora/timer/hz/F`, or the log records "
+                       "of the dataflow's other nodes `dora/logs`, `dora/logs/<level>` "
+                       "(that level and above), `dora/logs/<level>/<node>`.",
         "type": "string", "pattern": _SOURCE,
         "examples": ["timer/time", "dora/timer/millis/100", "dora/timer/secs/1",
-                     "dora/timer/hz/30"]},
+                     "dora/timer/hz/30", "dora/logs", "dora/logs/warn/camera"]},
     "inputs": {
         "description": keys.NODE.keys["inputs"].doc,
         "type": ["object", "null"], "properties": {}, "additionalProperties": ref("input")},

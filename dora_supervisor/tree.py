@@ -34,6 +34,7 @@ from dora_supervisor.tree_model import (
     LimitExceeded,
     Liveliness,
     Log,
+    NotifyFailed,
     NotifyRestarted,
     Reply,
     Respond,
@@ -190,7 +191,10 @@ class Tree:
         worker.finished = True
         if abnormal:
             self.failures.append(f"node '{worker.id}' exited: {reason}")
-        self.emit(CloseOutputs(worker.id, flushed))
+            last = worker.last_exit or LastExit(None, None, reason)
+            self.emit(NotifyFailed(worker.id, policy.describe_failure(reason, last.code,
+                                                                      last.signal)))
+        self.emit(CloseOutputs(worker.id, flushed, failed=abnormal))
         if by_itself:
             self._check_auto_shutdown(worker.id)
         self.check_complete(worker.parent)

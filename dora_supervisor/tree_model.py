@@ -19,7 +19,8 @@ __all__ = [
     "WorkerState", "SupervisorState", "TimerKind", "ThenRestart", "ThenHalt", "ThenFail",
     "ThenExit", "ThenFinish", "Plan", "LastExit", "Worker", "Supervisor", "Started", "Exited",
     "Liveliness", "TimerFired", "StopDataflow", "RestartChild", "LimitExceeded", "Closing",
-    "Reply", "Spawn", "SendStop", "Kill", "CloseOutputs", "NotifyRestarted", "Schedule", "Log",
+    "Reply", "Spawn", "SendStop", "Kill", "CloseOutputs", "NotifyRestarted", "NotifyFailed",
+    "Schedule", "Log",
     "Finished", "Respond", "Event", "Action", "build", "fill_wait_for",
 ]
 
@@ -251,6 +252,16 @@ class Kill:
 class CloseOutputs:
     node: str
     flushed_incarnation: int | None
+    failed: bool = False  # it failed for good: consumers hold INPUT_CLOSED for NODE_FAILED
+
+
+@attrs.frozen
+class NotifyFailed:
+    """`node` failed for good (`error` says how): its consumers get NODE_FAILED, naming
+    the inputs it feeds, before those inputs close. Always followed by its CloseOutputs."""
+
+    node: str
+    error: str
 
 
 @attrs.frozen
@@ -286,8 +297,8 @@ class Respond:
     message: str
 
 
-Action = Spawn | SendStop | Kill | CloseOutputs | NotifyRestarted | Schedule | Log | Finished \
-    | Respond
+Action = Spawn | SendStop | Kill | CloseOutputs | NotifyRestarted | NotifyFailed | Schedule \
+    | Log | Finished | Respond
 
 
 def build(df: Dataflow, root: str) -> tuple[dict[str, Supervisor], dict[str, Worker]]:

@@ -15,6 +15,7 @@ from dora_supervisor.descriptor import RestartPolicy
 from dora_supervisor.policy import ExitReason
 from dora_supervisor.tree_model import (
     CloseOutputs,
+    NotifyFailed,
     Plan,
     Schedule,
     Supervisor,
@@ -221,5 +222,11 @@ def _close_all(tree: Tree, sup_id: str) -> None:
         if child in tree.sups:
             _close_all(tree, child)
         elif not tree.workers[child].finished:
-            tree.workers[child].finished = True
-            tree.emit(CloseOutputs(child, None))
+            worker = tree.workers[child]
+            worker.finished = True
+            last = worker.last_exit  # the one that made its supervisor give up failed
+            failed = last is not None and policy.is_abnormal(last.reason)
+            if failed:
+                tree.emit(NotifyFailed(child, policy.describe_failure(last.reason, last.code,
+                                                                      last.signal)))
+            tree.emit(CloseOutputs(child, None, failed=failed))

@@ -12,10 +12,11 @@ from collections.abc import Callable
 
 import attrs
 
+from dora_api.contract import parse_log_source
 from dora_supervisor.descriptor import Dataflow, NodeSpec, RestartPolicy
-from dora_supervisor.errors import Problem
+from dora_supervisor.errors import Origin, Problem
 from dora_supervisor.parse import did_you_mean
-from dora_supervisor.yamlsrc import Lines, format_path
+from dora_supervisor.yamlsrc import Lines
 
 __all__ = ["check_references", "check_files", "resolve_command", "expand_operator_shorthand"]
 
@@ -43,53 +44,81 @@ def expand_operator_shorthand(df: Dataflow) -> Dataflow:
 def check_references(df: Dataflow, lines: Lines) -> list[Problem]:
     """Duplicate ids, inputs naming unknown nodes or outputs, groups, significance."""
     problems: list[Problem] = []
+    top = Origin(df.file, lines)
 
-    def add(path: tuple, message: str) -> None:
-        problems.append(Problem(df.file, lines.of(path), format_path(path), message))
+    def add(path: tuple, message: str, origin: Origin | None = None) -> None:
+        problems.append((origin or top).problem(path, message))
 
     nodes: dict[str, NodeSpec] = {}
     for node in df.nodes:
         if node.id in nodes:
-            add(node.where + ("id",), f"duplicate node id '{node.id}' (first at line "
-                                      f"{nodes[node.id].line})")
+            first = nodes[node.id]
+            add(node.where + ("id",), f"duplicate node id '{node.id}' (first at "
+                                      f"{_position(first.origin or top, first.where, top)})",
+                node.origin)
         else:
             nodes[node.id] = node
     for node in df.nodes:
         for spec in node.inputs:
+            origin = spec.origin or node.origin
+            watched = _log_filter_node(spec.source)
+            if watched is not None and watched not in nodes:
+                add(spec.where, f"node '{watched}' does not exist{did_you_mean(watched, nodes)}",
+                    origin)
             if spec.is_timer or "/" not in spec.source:
                 continue
             source = nodes.get(spec.source_node)
             if source is None:
                 add(spec.where, f"node '{spec.source_node}' does not exist"
-                                f"{did_you_mean(spec.source_node, nodes)}")
+                                f"{did_you_mean(spec.source_node, nodes)}", origin)
             elif spec.source_output not in source.outputs:
                 add(spec.where, f"node '{source.id}' has no output '{spec.source_output}'"
-                                f"{did_you_mean(spec.source_output, source.outputs)}")
+                                f"{did_you_mean(spec.source_output, source.outputs)}", origin)
         if node.significant and node.restart.policy is RestartPolicy.PERMANENT:
             add(node.where + ("significant",), "a permanent node cannot be significant "
-                                               "(it never finishes by itself)")
+                                               "(it never finishes by itself)", node.origin)
     _check_groups(df, nodes, add)
     return problems
+
+
+def _position(origin: Origin, path: tuple, top: Origin) -> str:
+    """`line N` in the same file as the dataflow, `file:line` in a module file."""
+    if origin.file == top.file and not origin.included:
+        return f"line {origin.lines.of(path)}"
+    return origin.position(path)
+
+
+def _log_filter_node(source: str) -> str | None:
+    """The node a `dora/logs/<level>/<node>` input watches (None: every node, or not one)."""
+    try:
+        log_filter = parse_log_source(source)
+    except ValueError:  # malformed: the parser has said so
+        return None
+    return log_filter.node if log_filter is not None else None
 
 
 def _check_groups(df: Dataflow, nodes: dict[str, NodeSpec], add) -> None:
     groups = {}
     for group in df.groups:
         if group.id in groups or group.id in nodes:
-            add(group.where + ("id",), f"group id '{group.id}' is already used by a "
-                                       f"{'group' if group.id in groups else 'node'}")
+            kind = "module" if group.module else "group"
+            add(group.where + ("id",), f"{kind} id '{group.id}' is already used by a "
+                                       f"{'group or module' if group.id in groups else 'node'}",
+                group.origin)
         groups.setdefault(group.id, group)
     owner: dict[str, str] = {}
     for group in df.groups:
         for i, member in enumerate(group.members):
-            where = group.where + ("members", i)
+            where = group.where if group.module else group.where + ("members", i)
             if member not in nodes and member not in groups:
                 add(where, f"member '{member}' is neither a node nor a group"
-                           f"{did_you_mean(member, list(nodes) + list(groups))}")
+                           f"{did_you_mean(member, list(nodes) + list(groups))}", group.origin)
             elif member == group.id:
-                add(where, f"group '{group.id}' cannot contain itself")
+                add(where, f"group '{group.id}' cannot contain itself", group.origin)
             elif member in owner and owner[member] != group.id:
-                add(where, f"'{member}' already belongs to group '{owner[member]}'")
+                add(where, f"'{member}' already belongs to "
+                           f"{'module' if groups[owner[member]].module else 'group'} "
+                           f"'{owner[member]}'", group.origin)
             else:
                 owner[member] = group.id
     for group in df.groups:  # a cycle through nested groups never reaches the root
@@ -98,7 +127,8 @@ def _check_groups(df: Dataflow, nodes: dict[str, NodeSpec], add) -> None:
             seen.add(current)
             current = owner.get(current)
         if current == group.id:
-            add(group.where + ("members",), f"group '{group.id}' is nested inside itself")
+            add(group.where + ("members",), f"group '{group.id}' is nested inside itself",
+                group.origin)
 
 
 def resolve_command(node: NodeSpec, base_dir: str, python: str) -> list[str]:
@@ -129,17 +159,19 @@ def check_files(df: Dataflow, lines: Lines, exists: Callable[[str], bool],
     `dora run` does first, and it may well create it."""
     problems: list[Problem] = []
     built = False
+    origin = top = Origin(df.file, lines)
 
     def add(path: tuple, message: str) -> None:
         if built:
             message = message.replace("does not exist", "does not exist yet", 1) + \
                 "; the node's 'build' steps run first and may create it"
-        problems.append(Problem(df.file, lines.of(path), format_path(path), message, built))
+        problems.append(origin.problem(path, message, built))
 
     for node in df.nodes:
         if node.machine:  # deployed elsewhere: its files live on that machine
             continue
         built = bool(node.build)
+        origin = node.origin or top
         workdir = posixpath.join(df.base_dir, node.working_dir or "")
         if node.path is not None or node.run:
             try:

@@ -81,14 +81,26 @@ class ZenohLink:
         """Tell every node that `node` restarts; its consumers get NODE_RESTARTED."""
         self._send(self.ns.to_all, contract.RestartedMessage(node))
 
+    def publish_log(self, message: contract.LogMessage) -> None:
+        """A node's log record, for the dataflow's `dora/logs` inputs (zenoh drops it rather
+        than block the coordinator when a consumer cannot keep up)."""
+        self.session.put(self.ns.log(message.level, message.node_id),
+                         contract.encode_log_message(message))
+
     def _send(self, key: str, message: contract.ControlMessage) -> None:
         self.session.put(key, contract.encode_control(message))
 
-    def mark_finished(self, node: str, flushed: int | None) -> None:
-        """Announce that `node` is finished for good: its outputs are closed."""
+    def notify_failed(self, node: str, error: str) -> None:
+        """Tell every node that `node` failed for good; its consumers get NODE_FAILED."""
+        self._send(self.ns.to_all, contract.FailedMessage(node, error))
+
+    def mark_finished(self, node: str, flushed: int | None, failed: bool = False) -> None:
+        """Announce that `node` is finished for good: its outputs are closed. A failed
+        node's token says so: its consumers wait for its FailedMessage before closing."""
         if node not in self._finished_tokens:  # history: late subscribers learn it too
+            token = self.ns.failed if failed else self.ns.finished
             self._finished_tokens[node] = self.session.liveliness().declare_token(
-                self.ns.finished(node, -1 if flushed is None else flushed))
+                token(node, -1 if flushed is None else flushed))
 
     def close(self) -> None:
         try:

@@ -7,6 +7,7 @@ is sent or received.
 
 - `config`: `NodeConfig` and its records, the env variable names, the JSON codec.
 - `messages`: control messages, pipe notes, log lines, end-of-stream marker and ack.
+- `logs`: log levels, the record a log line becomes as data, the `dora/logs` inputs.
 - `keys`: key expressions (builders and parsers) and input sources.
 - `codec`: data payloads and their attachments.
 - `timers`: the timer grammar.
@@ -49,11 +50,23 @@ from dora_api.contract.keys import (
     is_builtin_source,
     split_source,
 )
+from dora_api.contract.logs import (
+    LEVELS,
+    LOG_SOURCE,
+    LogFilter,
+    LogMessage,
+    decode_log_message,
+    dora_level,
+    encode_log_message,
+    parse_log_source,
+    passes,
+)
 from dora_api.contract.messages import (
     LOG_MARK,
     Ack,
     ClosingNote,
     ControlMessage,
+    FailedMessage,
     FlushedNote,
     LogRecord,
     PipeNote,
@@ -82,11 +95,14 @@ __all__ = [
     "CONFIG_VERSION", "READY_TIMEOUT_S", "Endpoints", "InputConfig", "OperatorConfig",
     "NodeConfig", "encode_config", "decode_config", "config_from_environ",
     # messages
-    "StopMessage", "RestartedMessage", "ControlMessage", "encode_control", "decode_control",
+    "StopMessage", "RestartedMessage", "FailedMessage", "ControlMessage", "encode_control", "decode_control",
     "ClosingNote", "FlushedNote", "PipeNote", "encode_note", "decode_note",
     "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
     "is_flush_marker", "encode_flush_marker", "decode_flush_marker",
     "Ack", "encode_ack", "decode_ack",
+    # logs as data
+    "LEVELS", "LOG_SOURCE", "dora_level", "passes", "LogFilter", "parse_log_source",
+    "LogMessage", "encode_log_message", "decode_log_message",
     # keys
     "Namespace", "TokenKind", "PeerToken", "ALL_NODES", "is_builtin_source", "split_source",
     # codec

@@ -29,7 +29,7 @@ CONTROL_FD_ENV = "DORA_CONTROL_FD"  # write end of a pipe: node -> supervisor no
 PARENT_PID_ENV = "DORA_PARENT_PID"  # the supervisor's pid, for the parent-death signal
 NODE_ID_ENV = "DORA_NODE_ID"  # for programs that are not dora_api nodes
 DATAFLOW_ID_ENV = "DORA_DATAFLOW_ID"
-CONFIG_VERSION = 1  # bump on any change a node of the previous version would misread
+CONFIG_VERSION = 2  # bump on any change a node of the previous version would misread
 READY_TIMEOUT_S = 10.0  # how long a starting node waits for the peers it must see
 
 
@@ -106,6 +106,8 @@ class NodeConfig:
     base_dir: str
     operators: tuple[OperatorConfig, ...] = attrs.field(converter=tuple)
     ready_timeout: float = READY_TIMEOUT_S
+    min_log_level: str = "stdout"  # records below this dora-rs level are dropped at the source
+    send_logs_as: str | None = None  # the output the node's log records are also sent on
     version: int = CONFIG_VERSION
 
 
@@ -133,7 +135,8 @@ def decode_config(text: str) -> NodeConfig:
         incarnation=node.integer("incarnation"), restart_count=node.integer("restart_count"),
         lease_s=node.number("lease_s"), descriptor=node.text("descriptor"),
         base_dir=node.text("base_dir"), operators=node.records("operators", _operator_config),
-        ready_timeout=node.number("ready_timeout"), version=version)
+        ready_timeout=node.number("ready_timeout"), min_log_level=node.text("min_log_level"),
+        send_logs_as=node.text("send_logs_as", optional=True), version=version)
 
 
 def config_from_environ(environ: Mapping[str, str]) -> NodeConfig | None:
@@ -177,8 +180,9 @@ class _Fields:
             raise ContractError(f"{where} must be {expected}, not {value!r}")
         return value
 
-    def text(self, name: str) -> str:
-        return self._get(name, lambda v: isinstance(v, str), "a string")
+    def text(self, name: str, optional: bool = False) -> str | None:
+        return self._get(name, lambda v: isinstance(v, str) or (v is None and optional),
+                         "a string")
 
     def integer(self, name: str, optional: bool = False) -> int | None:
         return self._get(name, lambda v: (v is None and optional) or (

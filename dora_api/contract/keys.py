@@ -1,8 +1,11 @@
 """Key expressions of one dataflow, built and taken apart here and nowhere else.
 
 Data: `<prefix>/dora/<uuid>/<node>/<output>` (operator outputs add a level).
-Control, beside it under `<prefix>/dora-ctl/<uuid>`: liveliness tokens `alive/<node>/<n>`
-and `finished/<node>/<n>`, messages to a node `to/<node>` or to every node `to/all`,
+Log records routed as data: `<prefix>/dora/<uuid>/dora/logs/<level>/<node>` (node ids are
+never `dora`, so this cannot meet a node's output; it mirrors the input source
+`dora/logs/<level>/<node>`).
+Control, beside it under `<prefix>/dora-ctl/<uuid>`: liveliness tokens `alive/<node>/<n>`,
+and `finished/<node>/<n>` or `failed/<node>/<n>` once a node is done for good, messages to a node `to/<node>` or to every node `to/all`,
 end-of-stream acknowledgements `ack/<producer>/<n>`, the coordinator's token `coordinator`.
 Also the descriptor's input sources: `<node>/<output>` or a built-in `dora/...`.
 """
@@ -15,6 +18,7 @@ import re
 import attrs
 
 from dora_api.contract.errors import ContractError
+from dora_api.contract.logs import LEVELS, LOG_SOURCE, LogFilter
 
 __all__ = ["Namespace", "TokenKind", "PeerToken", "ALL_NODES", "is_builtin_source",
            "split_source"]
@@ -25,16 +29,18 @@ _NUMBER = re.compile(r"^-?[0-9]+$")
 
 
 class TokenKind(enum.Enum):
-    """A node's liveliness token: alive (per incarnation) or finished for good."""
+    """A node's liveliness token: alive (per incarnation), or finished for good (after an
+    abnormal exit: failed, and its consumers get NODE_FAILED before INPUT_CLOSED)."""
 
     ALIVE = "alive"
     FINISHED = "finished"
+    FAILED = "failed"
 
 
 @attrs.frozen
 class PeerToken:
-    """A parsed liveliness key. `number` is the incarnation for ALIVE; for FINISHED the
-    incarnation whose end-of-stream markers to wait for (-1: none, it crashed)."""
+    """A parsed liveliness key. `number` is the incarnation for ALIVE; for FINISHED and
+    FAILED the incarnation whose end-of-stream markers to wait for (-1: none, it crashed)."""
 
     kind: TokenKind
     node: str
@@ -66,6 +72,21 @@ class Namespace:
         incarnation whose end-of-stream markers to wait for (-1: none, it crashed)."""
         return self._token(TokenKind.FINISHED, node, flushed)
 
+    def failed(self, node: str = "*", flushed: int | str = "*") -> str:
+        """Like `finished`, for a node that failed for good (its consumers hold back their
+        INPUT_CLOSED until they have the NODE_FAILED that says why)."""
+        return self._token(TokenKind.FAILED, node, flushed)
+
+    def log(self, level: str, node: str) -> str:
+        """Where the supervisor publishes a record of `node` at `level` (`dora/logs`)."""
+        return f"{self.data}/{LOG_SOURCE}/{level}/{node}"
+
+    def log_subscriptions(self, log_filter: LogFilter) -> list[str]:
+        """The keys a `dora/logs` input subscribes to: one per level it passes, so zenoh
+        filters by level and node before anything is sent."""
+        first = LEVELS.index(log_filter.min_level)
+        return [self.log(level, log_filter.node or "*") for level in LEVELS[first:]]
+
     def to(self, node: str) -> str:
         """Control messages for one node."""
         return f"{self.ctl}/to/{node}"
@@ -89,7 +110,7 @@ class Namespace:
     # -- parsers --------------------------------------------------------------------
 
     def parse_token(self, key: str) -> PeerToken:
-        """The node and number of an `alive` or `finished` key of this dataflow."""
+        """The node and number of an `alive`, `finished` or `failed` key of this dataflow."""
         for kind in TokenKind:
             head = f"{self.ctl}/{kind.value}/"
             if key.startswith(head):
@@ -101,7 +122,8 @@ class Namespace:
 
 
 def is_builtin_source(source: str) -> bool:
-    """A `dora/...` input (a timer): produced inside the node, not by another node."""
+    """A `dora/...` input (a timer or the dataflow's logs): not fed by one node's output,
+    so it never closes by the cascade."""
     return source.startswith(_BUILTIN_PREFIX)
 
 

@@ -2,7 +2,8 @@
 
 Four families, each with one encoder and one decoder; a decoder given anything else
 raises ContractError:
-- control messages, supervisor -> node over zenoh (`Namespace.to`): stop, restarted;
+- control messages, supervisor -> node over zenoh (`Namespace.to`): stop, restarted,
+  failed;
 - pipe notes, node -> supervisor over the control fd: closing, flushed;
 - structured log lines a node writes on stderr (`LOG_MARK`);
 - the end-of-stream marker a node puts on each output as it closes, and the
@@ -20,7 +21,8 @@ from dora_api.contract.codec import KIND_FLUSH
 from dora_api.contract.errors import ContractError
 
 __all__ = [
-    "StopMessage", "RestartedMessage", "ControlMessage", "encode_control", "decode_control",
+    "StopMessage", "RestartedMessage", "FailedMessage", "ControlMessage", "encode_control",
+    "decode_control",
     "ClosingNote", "FlushedNote", "PipeNote", "encode_note", "decode_note",
     "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
     "is_flush_marker", "encode_flush_marker", "decode_flush_marker",
@@ -50,7 +52,16 @@ class RestartedMessage:
     node: str
 
 
-ControlMessage = StopMessage | RestartedMessage
+@attrs.frozen
+class FailedMessage:
+    """`node` failed for good (`error` says how): its consumers get NODE_FAILED naming the
+    affected inputs, then INPUT_CLOSED for each. Sent before its `failed` token."""
+
+    node: str
+    error: str
+
+
+ControlMessage = StopMessage | RestartedMessage | FailedMessage
 
 
 def encode_control(message: ControlMessage) -> bytes:
@@ -59,6 +70,8 @@ def encode_control(message: ControlMessage) -> bytes:
             fields = {"t": "stop"}
         case RestartedMessage(node=node):
             fields = {"t": "restarted", "node": node}
+        case FailedMessage(node=node, error=error):
+            fields = {"t": "failed", "node": node, "error": error}
         case _:
             raise TypeError(f"not a control message: {message!r}")
     return json.dumps(fields).encode()
@@ -72,8 +85,11 @@ def decode_control(payload: bytes) -> ControlMessage:
     tag = fields.get("t") if isinstance(fields, dict) else None
     if tag == "stop":
         return StopMessage()
-    if tag == "restarted" and isinstance(fields.get("node"), str) and fields["node"]:
-        return RestartedMessage(fields["node"])
+    node = fields.get("node") if isinstance(fields, dict) else None
+    if tag == "restarted" and isinstance(node, str) and node:
+        return RestartedMessage(node)
+    if tag == "failed" and isinstance(node, str) and node and isinstance(fields.get("error"), str):
+        return FailedMessage(node, fields["error"])
     raise ContractError(f"unknown control message: {payload[:80]!r}")
 
 
@@ -120,16 +136,21 @@ LOG_MARK = '{"dora_log":'  # stderr lines starting with this are structured log 
 
 @attrs.frozen
 class LogRecord:
-    """A Python `logging` record of a node, as the supervisor logs it (`node_log`)."""
+    """A log record of a node (Python `logging` or `node.log_*`), as the supervisor logs
+    it (`node_log`). `level` is a Python or a dora-rs level name; `fields` are the
+    structured fields given to `node.log(..., fields=...)`."""
 
     level: str
     msg: str
     logger: str | None = None
+    fields: dict | None = None
 
 
 def encode_log_line(record: LogRecord) -> str:
-    return json.dumps({"dora_log": 1, "level": record.level, "msg": record.msg,
-                       "logger": record.logger})
+    fields = {"dora_log": 1, "level": record.level, "msg": record.msg, "logger": record.logger}
+    if record.fields is not None:
+        fields["fields"] = record.fields
+    return json.dumps(fields, default=str)
 
 
 def decode_log_line(line: str) -> LogRecord | None:
@@ -142,8 +163,10 @@ def decode_log_line(line: str) -> LogRecord | None:
         fields = None
     if (isinstance(fields, dict) and isinstance(fields.get("level"), str)
             and isinstance(fields.get("msg"), str)
-            and isinstance(fields.get("logger"), str | None)):
-        return LogRecord(fields["level"], fields["msg"], fields.get("logger"))
+            and isinstance(fields.get("logger"), str | None)
+            and isinstance(fields.get("fields"), dict | None)):
+        return LogRecord(fields["level"], fields["msg"], fields.get("logger"),
+                         fields.get("fields"))
     raise ContractError(f"malformed log line: {line[:80]!r}")
 
 

@@ -24,7 +24,8 @@ REFERENCE = ROOT / "descriptors" / "reference.yml"
 INVALID = sorted(CASES.glob("invalid-*.yml"))
 VALID = sorted(CASES.glob("valid-*.yml"))
 EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))
-LOCATED = re.compile(r"^invalid-[^:]+\.yml:\d+: ")
+# a broken case's own file, or a module file it includes (`modules/...`)
+LOCATED = re.compile(r"^(invalid-|modules/)[^:]+\.yml:\d+: ")
 
 # Broken cases whose problem is visible in the document alone, so the schema (what an
 # editor sees) rejects them too; the others need cross-references or the file system.
@@ -35,7 +36,7 @@ SCHEMA_REJECTS = [
     "invalid-bad-queue-policy.yml", "invalid-malformed-timer.yml",
     "invalid-malformed-source.yml", "invalid-empty-nodes.yml", "invalid-nothing-to-run.yml",
     "invalid-operator-python-and-shared-library.yml", "invalid-path-and-operators.yml",
-    "invalid-synonym-keys-both-given.yml",
+    "invalid-synonym-keys-both-given.yml", "invalid-log-settings.yml",
 ]
 
 
@@ -273,7 +274,9 @@ def test_schema_rejects_document_level_mistakes(name: str):
     ("dora/timer/secs/1", True), ("dora/timer/micros/5", True), ("dora/timer/nanos/7", True),
     ("dora/timer/hz/2.5", True), ("dora/timer/hz/30", True),
     ("dora/timer/hz/0", False), ("dora/timer/millis/0", False),
-    ("dora/timer/millis/abc", False), ("dora/timer/minutes/1", False), ("dora/logs", False),
+    ("dora/timer/millis/abc", False), ("dora/timer/minutes/1", False), ("dora/logs", True),
+    ("dora/logs/warn", True), ("dora/logs/info/cam.left", True), ("dora/logs/loud", False),
+    ("dora/logs/", False), ("dora/logs/info/a/b", False), ("dora/logsx", False),
     ("node", False), ("node/", False), ("/output", False),
 ])
 def test_schema_input_sources(source: str, ok: bool):

@@ -131,7 +131,10 @@ def write_case(folders: dict[Path, Path], seed: Path, data: bytes) -> Path:
 def check_case(path: Path, data: bytes, tally: Counter) -> str:
     """`load_descriptor` loads or rejects `path` with one located line per problem."""
     file = str(path)
-    located = re.compile(rf"^{re.escape(file)}:[1-9][0-9]*: ")
+    # A problem inside a module file is located there and names where it was included.
+    located = re.compile(rf"^{re.escape(file)}:[1-9][0-9]*: "
+                         rf"|^[^\n]+:[1-9][0-9]*: .* \(included from ([^\n]+:[1-9][0-9]*, )*"
+                         rf"{re.escape(file)}:[1-9][0-9]*\)$")  # the chain ends at `file`
     tally["cases"] += 1
     try:
         dataflow, warnings = load_descriptor(file)

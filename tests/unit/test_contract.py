@@ -18,6 +18,7 @@ from dora_api.contract import (
     ClosingNote,
     ContractError,
     Endpoints,
+    FailedMessage,
     FlushedNote,
     InputConfig,
     LogRecord,
@@ -44,7 +45,8 @@ def a_config(**changes) -> NodeConfig:
         endpoints=Endpoints(["unixsock-stream/l.sock"], ["unixsock-stream/c.sock"]),
         wait_for=["up", "sink"], incarnation=4, restart_count=3, lease_s=10.0,
         descriptor="/df/d.yml", base_dir="/df",
-        operators=[OperatorConfig("op", "python", "/df/op.py", ["tick", "x"], ["out"])])
+        operators=[OperatorConfig("op", "python", "/df/op.py", ["tick", "x"], ["out"])],
+        min_log_level="info", send_logs_as="op/out")
     return attrs.evolve(config, **changes)
 
 
@@ -66,11 +68,11 @@ def test_config_defaults_live_in_the_record_and_lists_become_tuples():
     assert contract.decode_config(contract.encode_config(config)).ready_timeout == 2.5
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+@pytest.mark.parametrize("version", [0, 1, 3, "2", None])
 def test_a_config_of_another_version_is_refused_by_name(version):
     written = json.loads(contract.encode_config(a_config()))
     written["version"] = version
-    with pytest.raises(ContractError, match=r"DORA_NODE_CONFIG has version .* reads version 1"):
+    with pytest.raises(ContractError, match=r"DORA_NODE_CONFIG has version .* reads version 2"):
         contract.decode_config(json.dumps(written))
 
 
@@ -133,13 +135,15 @@ def test_input_config_views():
 
 @given(node_ids)
 def test_control_messages_round_trip(node):
-    for message in (StopMessage(), RestartedMessage(node)):
+    for message in (StopMessage(), RestartedMessage(node), FailedMessage(node, "exited: 3")):
         assert contract.decode_control(contract.encode_control(message)) == message
 
 
 @pytest.mark.parametrize("payload", [
     b"", b"stop", b"\xff\xfe", b"[]", b"null", b"{}", b'{"t": "explode"}', b'{"t": "restarted"}',
     b'{"t": "restarted", "node": ""}', b'{"t": "restarted", "node": 3}', b'{"type": "stop"}',
+    b'{"t": "failed", "node": "a"}', b'{"t": "failed", "node": "", "error": "x"}',
+    b'{"t": "failed", "node": "a", "error": 3}',
 ])
 def test_unknown_or_malformed_control_messages_are_contract_errors(payload):
     with pytest.raises(ContractError):
@@ -170,7 +174,8 @@ def test_unknown_or_malformed_pipe_notes_are_contract_errors(line):
 # -- log lines, end-of-stream marker, acknowledgements --------------------------------------
 
 @pytest.mark.parametrize("record", [LogRecord("info", "hello \"quoted\"\nnext", "dora.x"),
-                                    LogRecord("warning", "", None)])
+                                    LogRecord("warning", "", None),
+                                    LogRecord("warn", "fields", None, {"k": [1, "v"]})])
 def test_log_lines_round_trip_and_carry_the_mark(record):
     line = contract.encode_log_line(record)
     assert line.startswith(contract.LOG_MARK) and "\n" not in line
@@ -230,6 +235,8 @@ def test_key_builders(prefix, data, ctl):
     assert ns.alive() == f"{ctl}/alive/*/*"
     assert ns.alive("cam", 2) == f"{ctl}/alive/cam/2"
     assert ns.finished("cam", -1) == f"{ctl}/finished/cam/-1"
+    assert ns.failed("cam", 3) == f"{ctl}/failed/cam/3"
+    assert ns.log("warn", "cam") == f"{data}/dora/logs/warn/cam"
     assert ns.to("cam") == f"{ctl}/to/cam" and ns.to_all == f"{ctl}/to/all"
     assert ns.ack("cam", 2) == f"{ctl}/ack/cam/2" and ns.ack("cam") == f"{ctl}/ack/cam/*"
     assert ns.coordinator == f"{ctl}/coordinator"
@@ -241,6 +248,7 @@ def test_liveliness_keys_round_trip(node, number, prefix):
     assert ns.parse_token(ns.alive(node, number)) == PeerToken(TokenKind.ALIVE, node, number)
     assert ns.parse_token(ns.finished(node, number)) == PeerToken(TokenKind.FINISHED, node,
                                                                   number)
+    assert ns.parse_token(ns.failed(node, number)) == PeerToken(TokenKind.FAILED, node, number)
 
 
 @pytest.mark.parametrize("key", [

@@ -22,7 +22,8 @@ _SAMPLE = {"shutdown": "1s", "finish_grace_secs": "1s", "policy": "always",
 _RUNNABLE_SAMPLE = {("path",): "n.py", ("custom", "source"): "n.py",
                     ("custom", "run"): "python3 n.py",
                     ("operators",): [{"id": "op", "python": "op.py"}],
-                    ("operator",): {"python": "op.py"}}
+                    ("operator",): {"python": "op.py"}, ("module",): "m.yml"}
+_MODULE = "module: {name: m}\nnodes: [{id: inner, path: inner.py}]\n"
 
 
 class _NoLines:
@@ -31,7 +32,8 @@ class _NoLines:
 
 
 def _problems(node: dict) -> list[str]:
-    _, problems = parse({"nodes": [{"id": "n", **node}]}, _NoLines(), "t.yml")
+    _, problems = parse({"nodes": [{"id": "n", **node}]}, _NoLines(), "t.yml",
+                        read_module=lambda path: _MODULE)
     return [p.message for p in problems if not p.warning]
 
 

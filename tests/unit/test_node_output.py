@@ -24,7 +24,18 @@ def test_plain_lines_are_node_output_on_either_stream():
 def test_a_structured_stderr_line_is_a_node_log_record_at_its_level():
     line = structured(level="warning", msg="careful", logger="n.x")
     assert output_record(Stream.STDERR, line) == \
-        OutputRecord("node_log", "warning", {"msg": "careful", "logger": "n.x"})
+        OutputRecord("node_log", "warning", {"msg": "careful", "logger": "n.x"}, "warn")
+
+
+def test_dora_rs_levels_and_fields_of_node_log_calls_are_kept():
+    line = structured(level="trace", msg="fine", logger=None, fields={"k": 1})
+    assert output_record(Stream.STDERR, line) == \
+        OutputRecord("node_log", "debug", {"msg": "fine", "logger": None, "fields": {"k": 1}},
+                     "trace")
+    assert output_record(Stream.STDERR, structured(level="warn", msg="w")).level == "warning"
+    assert output_record(Stream.STDERR, structured(level="critical", msg="c")).dora_level == \
+        "error"
+    assert output_record(Stream.STDOUT, "printed").dora_level == "stdout"
 
 
 def test_an_unknown_level_is_info_and_the_mark_on_stdout_is_plain_output():

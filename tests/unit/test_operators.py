@@ -313,7 +313,8 @@ class FakeOperator(LoadedOperator):
         self.events.append((event["type"], event["id"], event.get("value")))
         outputs, status = self.script.get(event.get("value"), ([("out", event.get("value"))]
                                                               if event["type"] == "INPUT"
-                                                              else [], None))
+                                                              else [], None)) \
+            if event["type"] != "NODE_FAILED" else ([], None)
         for output_id, data in outputs:
             send_output(output_id, data)
         return status or DoraStatus.CONTINUE
@@ -340,6 +341,18 @@ def test_inputs_are_routed_by_operator_and_outputs_are_prefixed():
     assert a.events == [("INPUT", "x", b"1")]
     assert b.events == [("INPUT", "x", b"2")]
     assert published == [("a/out", b"1"), ("b/out", b"2")]
+
+
+def test_node_failed_reaches_the_operators_fed_by_that_node_with_their_own_input_ids():
+    a, b, c = FakeOperator("a"), FakeOperator("b"), FakeOperator("c")
+    runtime, _ = make_runtime((a, {"x": "up/x", "y": "up/y"}, ["out"]),
+                              (b, {"x": "other/x"}, ["out"]), (c, {"x": "up/z"}, ["out"]))
+    details = {"source_node_id": "up", "error": "exited with code 3",
+               "affected_input_ids": ["a/x", "a/y", "c/x"]}
+    assert runtime.handle(event("NODE_FAILED", "up", details, error="exited with code 3"))
+    assert a.events == [("NODE_FAILED", "up", dict(details, affected_input_ids=["x", "y"]))]
+    assert b.events == []
+    assert c.events == [("NODE_FAILED", "up", dict(details, affected_input_ids=["x"]))]
 
 
 def test_an_undeclared_output_is_an_error():
