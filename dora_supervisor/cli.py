@@ -7,20 +7,12 @@ import asyncio
 import os
 import sys
 
-from dora_supervisor import __version__
+from dora_supervisor import __version__, control_cli
 from dora_supervisor.errors import DescriptorError, DoraError
 
 __all__ = ["main"]
 
 _LATER = {
-    "up": "start the background coordinator",
-    "destroy": "stop the background coordinator",
-    "start": "start a dataflow on the background coordinator",
-    "list": "list running dataflows",
-    "status": "show the supervision tree",
-    "logs": "show a node's logs",
-    "restart": "restart one node through its supervisor",
-    "stop": "stop a dataflow gracefully",
     "daemon": "run nodes deployed to a machine",
 }
 
@@ -44,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=("console", "json"), default="console")
     run.add_argument("--out-dir", default="out", help="where logs go: OUT_DIR/<uuid>/")
     commands.add_parser("schema", help="print the descriptor's JSON Schema (for editors)")
+    control_cli.add_parsers(commands)
     for name, text in _LATER.items():
         later = commands.add_parser(name, help=f"{text} (not available yet)")
         later.add_argument("rest", nargs=argparse.REMAINDER)
@@ -63,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             return _build(args)
         if args.command == "schema":
             return _schema()
+        if args.command in control_cli.COMMANDS:
+            return control_cli.run(args)
         raise DoraError(f"'dora {args.command}' is not available in this version yet")
     except DescriptorError as exc:
         for problem in exc.problems:
@@ -124,6 +119,7 @@ def _schema() -> int:
 
 def _run(args) -> int:
     from dora_supervisor.build import run_builds
+    from dora_supervisor.control_server import foreground_control
     from dora_supervisor.coordinator import Coordinator
 
     dataflow, warnings = _load(args.file, quiet=True)
@@ -140,7 +136,8 @@ def _run(args) -> int:
         dataflow = attrs.evolve(dataflow, name=args.name)
 
     async def foreground():
-        async with Coordinator(args.log_format, args.out_dir) as coordinator:
+        async with Coordinator(args.log_format, args.out_dir) as coordinator, \
+                foreground_control(coordinator):  # `dora status` sees this run too
             return await coordinator.run_dataflow(dataflow, os.path.abspath(args.file))
 
     runtime = asyncio.run(foreground())

@@ -102,6 +102,11 @@ class Coordinator:
         task.add_done_callback(self._background.discard)
         return runtime
 
+    async def wait_all(self) -> None:
+        """Until every dataflow started in the background has ended."""
+        if self._background:
+            await asyncio.wait(list(self._background))
+
     def stop(self, dataflow_id: str, reason: str = "requested") -> None:
         """Stop one dataflow gracefully; its `run` returns when the tree has finished."""
         self._lookup(dataflow_id).stop(reason)

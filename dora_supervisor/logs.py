@@ -18,7 +18,7 @@ from typing import BinaryIO, TextIO
 import structlog
 
 __all__ = ["configure", "RotatingJsonFiles", "DataflowFiles", "RotatingStream", "RecordSink",
-           "render_console", "NODE_LINES", "DATAFLOW_FILE", "log_files"]
+           "render_console", "NODE_LINES", "DATAFLOW_FILE", "SUFFIX", "log_files"]
 
 MAX_FILE_BYTES = 16 * 2**20
 BACKUPS = 5
@@ -178,14 +178,18 @@ def render_console(_, __, event: dict) -> str:
 
 def _for_sink(log_format: str, node_lines: bool):
     """The last processor: render the event once as JSON (the file's record) and once for
-    the stream (unless it is a node's line and `node_lines` is off), and name the file;
-    `RecordSink.msg` takes these as its arguments."""
+    the stream, and name the file; `RecordSink.msg` takes these as its arguments.
+
+    Without `node_lines` (the background coordinator's own log, shared by many dataflows)
+    a node's lines stay out of the stream and readable text says which dataflow."""
 
     def render(logger, method: str, event: dict) -> tuple[tuple, dict]:
         record = json.dumps(event, default=str)
         rendered = record if log_format == "json" else render_console(logger, method, event)
         if not node_lines and event.get("event") in NODE_LINES:
             rendered = None
+        elif not node_lines and log_format != "json" and event.get("dataflow"):
+            rendered = f"[{str(event['dataflow'])[:8]}] {rendered}"
         return (rendered,), {"dataflow": event.get("dataflow"), "record": record,
                              "file": event.get("node") or DATAFLOW_FILE}
 
