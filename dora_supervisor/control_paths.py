@@ -47,6 +47,9 @@ def private_dir(path: str, create: bool = True) -> str | None:
     and not `create`), tightened if ours and too open; refused if someone else's."""
     try:
         info = os.lstat(path)
+    except PermissionError:
+        raise DoraError(f"cannot use {path}: permission denied (the control plane answers "
+                        "only the user who started it)") from None
     except FileNotFoundError:
         if not create:
             return None

@@ -261,8 +261,9 @@ def from_json(cls: type, data: Any):
         raise ProtocolError(f"unknown field(s): {', '.join(unknown)}")
     try:
         return cls(**data)
-    except (TypeError, ValueError) as exc:
-        raise ProtocolError(str(exc).splitlines()[0]) from None
+    except (TypeError, ValueError) as exc:  # attrs puts its message first in `args`
+        message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        raise ProtocolError(message.splitlines()[0]) from None
 
 
 def _object(data: bytes, what: str) -> dict:

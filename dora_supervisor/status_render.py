@@ -20,7 +20,7 @@ _COLOURS = {"running": "32", "starting": "33", "backoff": "33", "stopping": "33"
 # columns after the node's: (header, width, right-aligned)
 _COLUMNS = (("STATE", 8, False), ("PID", 7, True), ("UPTIME", 6, True), ("RST", 3, True),
             ("ALIVE", 5, False), ("MEM", 6, True), ("CPU", 5, True))
-_NAME_MIN, _NAME_MAX, _LAST_MIN = 12, 28, 8
+_NAME_MIN, _NAME_MAX, _LAST_MIN = 12, 28, 12
 
 
 def duration(seconds: float | None) -> str:
@@ -70,16 +70,17 @@ def _dataflow(status: DataflowStatus, now_wall: float, colour: bool, width: int)
     started = datetime.datetime.fromisoformat(status.started_at).timestamp()
     title = f"{status.name} {status.uuid}" if status.name else status.uuid
     state = status.state.value
-    lines = [_cut(f"{title}  ", width - len(state) - 15) + _paint(state, state, colour)
-             + f"  up {duration(now_wall - started)}"]
+    up = f"up {duration(now_wall - started)}"
+    lines = [f"{_cut(title, width - len(state) - len(up) - 4)}  {_paint(state, state, colour)}"
+             f"  {up}"]
     rows = list(_walk(status.tree, "", "", True))
-    name_width = min(_NAME_MAX, max([_NAME_MIN] + [len(prefix) + len(node["id"])
-                                                    for prefix, node in rows]))
-    fixed = sum(w + 1 for _, w, _ in _COLUMNS) + name_width + 1
-    last_width = max(_LAST_MIN, width - fixed)
+    columns = sum(w + 1 for _, w, _ in _COLUMNS)
+    name_width = min(_NAME_MAX, width - columns - 1 - _LAST_MIN,
+                     max([_NAME_MIN] + [len(prefix) + len(node["id"]) for prefix, node in rows]))
+    last_width = width - columns - name_width - 1
     header = ["NODE".ljust(name_width)] + [h.rjust(w) if right else h.ljust(w)
-                                           for h, w, right in _COLUMNS] + ["LAST EXIT"]
-    lines.append(" ".join(header))
+                                           for h, w, right in _COLUMNS]
+    lines.append(" ".join(header + [_cut("LAST EXIT", last_width)]))
     for prefix, node in rows:
         name = _cut(prefix + node["id"], name_width).ljust(name_width)
         if node["kind"] == "supervisor":
