@@ -39,13 +39,29 @@ class Follower:
             inode = os.stat(self.path).st_ino
         except FileNotFoundError:
             return lines
-        if inode != self._inode:  # rotated: the rest of the old file, then the new one
-            lines += self._drain()
+        if inode != self._inode:  # rotated: the rest of the old file, the backups made
+            lines += self._drain()  # since (several rotations between two reads), the new one
             self._handle.close()
             self._handle, self._partial = None, b""
+            for path in self._rotated_since(self._inode):
+                with open(path, "rb") as handle:
+                    lines += [raw.decode("utf-8", "replace")
+                              for raw in handle.read().split(b"\n") if raw]
             if self._open():
                 lines += self._drain()
         return lines
+
+    def _rotated_since(self, inode: int | None) -> list[str]:
+        """The backups newer than the file with `inode`, oldest first (all of them if it
+        has been rotated out of the kept ones)."""
+        backups = []
+        for index in range(logs.BACKUPS, 0, -1):
+            try:
+                backups.append((f"{self.path}.{index}", os.stat(f"{self.path}.{index}").st_ino))
+            except FileNotFoundError:
+                continue
+        known = [position for position, (_, ino) in enumerate(backups) if ino == inode]
+        return [path for path, _ in backups[known[0] + 1 if known else 0:]]
 
     def close(self) -> None:
         if self._handle is not None:

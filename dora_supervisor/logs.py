@@ -18,7 +18,7 @@ from typing import BinaryIO, TextIO
 import structlog
 
 __all__ = ["configure", "RotatingJsonFiles", "DataflowFiles", "RotatingStream", "RecordSink",
-           "render_console", "NODE_LINES", "DATAFLOW_FILE", "SUFFIX", "log_files"]
+           "render_console", "NODE_LINES", "DATAFLOW_FILE", "SUFFIX", "BACKUPS", "log_files"]
 
 MAX_FILE_BYTES = 16 * 2**20
 BACKUPS = 5
