@@ -54,7 +54,7 @@ def hold_lock(path: str) -> int | None:
         os.close(fd)
 
 
-async def _serve(directory: str, state: str, log_format: str, stream) -> None:
+async def _serve(directory: str, state: str, log_format: str, stream, stale: bool) -> None:
     destroy = asyncio.Event()
     out = os.path.join(state, STATE_SUBDIR_OUT)
     async with Coordinator(log_format, out, log_stream=stream, node_lines=False) as coordinator:
@@ -62,6 +62,10 @@ async def _serve(directory: str, state: str, log_format: str, stream) -> None:
         socket_path = control_paths.coordinator_socket(directory)
         async with serving(socket_path, service):
             log = structlog.get_logger()
+            if stale:
+                log.warning("stale_socket_removed", socket=socket_path,
+                            why="the previous coordinator did not exit cleanly; its dataflows "
+                                "ended with it")
             log.info("coordinator_started", pid=os.getpid(), socket=socket_path,
                      state_dir=state)
             destroy_wait = asyncio.ensure_future(destroy.wait())
@@ -92,13 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.ftruncate(lock, 0)
         os.write(lock, f"{os.getpid()}\n".encode())
-        with contextlib.suppress(FileNotFoundError):  # left by a coordinator that was killed
+        stale = True
+        try:  # left by a coordinator that was killed
             os.unlink(control_paths.coordinator_socket(directory))
+        except FileNotFoundError:
+            stale = False
         state = control_paths.private_dir(control_paths.state_dir())
         stream = logs.RotatingStream(logs.RotatingJsonFiles(state, suffix=".log"),
                                      control_paths.COORDINATOR_LOG)
         try:
-            asyncio.run(_serve(directory, state, args.log_format, stream))
+            asyncio.run(_serve(directory, state, args.log_format, stream, stale))
         except BaseException:
             structlog.get_logger().exception("coordinator_crashed")
             raise

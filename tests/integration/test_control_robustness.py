@@ -82,10 +82,17 @@ def test_a_killed_coordinator_takes_its_nodes_along_and_the_next_up_starts_clean
     wait_until(lambda: all(gone(pid) for pid in pids), 1.0, "every node to exit within 1 s")
     assert (runtime_dir(background) / "coordinator.sock").exists()  # stale, for now
     assert dora("status").stderr == NO_COORDINATOR
-    restarted = dora("up")
+    restarted = dora("up", "--log-format", "json")
     assert restarted.returncode == 0, restarted.stderr
-    assert int(lock.read_text()) != coordinator
+    new_pid = int(lock.read_text())
+    assert new_pid != coordinator
+    assert os.getsid(new_pid) == new_pid and psutil.Process(new_pid).terminal() is None
     assert cli_json("list", "--json") == []
+    log = background / "state" / "dora" / "coordinator.log"
+    started = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert [(r["event"], r["level"]) for r in started] == [
+        ("stale_socket_removed", "warning"), ("coordinator_started", "info")]
+    assert started[1]["pid"] == new_pid and started[1]["timestamp"].endswith("Z")
     assert dora("destroy").returncode == 0
     assert list(runtime_dir(background).iterdir()) == []
 
@@ -204,3 +211,14 @@ def test_stop_with_a_grace_kills_a_node_that_ignores_stop(dataflow, background):
     assert workers(status_of(uuid)["tree"])["w"]["last_exit"] == {
         "code": None, "signal": signal.SIGKILL.value, "reason": "shutdown"}
     assert psutil.pid_exists(pid) is False or gone(pid)
+
+
+def test_status_watch_redraws_until_ctrl_c(dataflow, background):
+    dora("start", str(dataflow("nodes: [{id: w, path: {nodes}/worker.py}]")))
+    watching = subprocess.Popen([*DORA, "status", "--watch"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    frames = LineReader(watching)
+    wait_until(lambda: sum(line.startswith("NODE ") for line in frames.lines) >= 3, 30,
+               "three frames")
+    watching.send_signal(signal.SIGINT)
+    assert watching.wait(10) == 0 and watching.stderr.read() == ""
