@@ -20,7 +20,7 @@ _COLOURS = {"running": "32", "starting": "33", "backoff": "33", "stopping": "33"
 # columns after the node's: (header, width, right-aligned)
 _COLUMNS = (("STATE", 8, False), ("PID", 7, True), ("UPTIME", 6, True), ("RST", 3, True),
             ("ALIVE", 5, False), ("MEM", 6, True), ("CPU", 5, True))
-_NAME_MIN, _NAME_MAX, _LAST_MIN = 12, 28, 12
+_NAME_MIN, _NAME_MAX, _LAST_MIN = 12, 28, 8  # names first: --json has every reason
 
 
 def duration(seconds: float | None) -> str:
@@ -80,7 +80,7 @@ def _dataflow(status: DataflowStatus, now_wall: float, colour: bool, width: int)
     last_width = width - columns - name_width - 1
     header = ["NODE".ljust(name_width)] + [h.rjust(w) if right else h.ljust(w)
                                            for h, w, right in _COLUMNS]
-    lines.append(" ".join(header + [_cut("LAST EXIT", last_width)]))
+    lines.append(" ".join(header + ["LAST EXIT" if last_width >= 9 else "EXIT"]))
     for prefix, node in rows:
         name = _cut(prefix + node["id"], name_width).ljust(name_width)
         if node["kind"] == "supervisor":

@@ -178,13 +178,13 @@ def test_status_text_is_a_tree_of_at_most_80_columns_coloured_only_on_a_terminal
     assert max(len(line) for line in lines) <= 80 and "\x1b" not in text
     assert lines[0].startswith(f"shaped {uuid}  running  up ")
     assert lines[1].split() == ["NODE", "STATE", "PID", "UPTIME", "RST", "ALIVE", "MEM",
-                                "CPU", "LAST", "EXIT"]
+                                "CPU", "EXIT"]  # a long name leaves no room for "LAST EXIT"
     assert lines[2].split() == ["dataflow", "running", "one_for_one,", "0/3", "in", "5s"]
     assert lines[3].split() == ["├─", "perception-group", "running", "one_for_all,", "0/2",
                                 "in", "10s"]
     for line, node in zip(lines[4:], pids, strict=True):
         assert f" running  {pids[node]:>7} " in line, line
-    assert lines[4].startswith("│  ├─ camera-with-a… running") and lines[6].startswith("└─ logger ")
+    assert lines[4].startswith("│  ├─ camera-with-a-lon… running") and lines[6].startswith("└─ logger ")
 
     def on_a_terminal(**env) -> str:
         primary, secondary = os.openpty()
@@ -251,3 +251,16 @@ def test_start_validates_first_with_the_errors_of_dora_check(dataflow, backgroun
     assert (started.returncode, started.stdout) == (1, "")
     assert started.stderr == checked.stderr and "node 'timr' does not exist" in started.stderr
     assert cli_json("list", "--json") == []
+
+
+def test_a_killed_foreground_run_leaves_a_socket_the_next_command_removes(dataflow, dora_run,
+                                                                          control_dirs):
+    run = dora_run(dataflow("nodes: [{id: w, path: {nodes}/worker.py}]"))
+    run.wait_for(lambda r: r.lines("w"), 30, "the node's start")
+    wait_until(lambda: all_running(cli_json("list", "--json")), 30, "the run listed")
+    sockets = list(runtime_dir(control_dirs).glob("run-*.sock"))
+    assert [s.name for s in sockets] == [f"run-{run.proc.pid}.sock"]
+    run.kill()  # SIGKILL: no clean-up of its own
+    assert sockets[0].exists()
+    assert dora("list").stderr == NO_COORDINATOR
+    assert not sockets[0].exists()

@@ -42,15 +42,23 @@ def test_the_tree_shows_supervisors_and_workers_within_80_columns():
     text = render_status([STATUS], STARTED + 3725)
     assert text == """\
 mini 3f2a9c1e-6d0b-4c57-9d57-0b1f3a1e9a4d  running  up 1h02m
-NODE                 STATE        PID UPTIME RST ALIVE    MEM   CPU LAST EXIT
-dataflow             running  one_for_one, 1/3 in 5s
-├─ timer             running     4242  1m15s   0 yes    21.3M  1.2% -
-├─ perception        running  one_for_all, 2/2 in 10s
-│  ├─ camera         backoff        -      -   3 no         -     - exit 1
-│  └─ detector-with… running     4242  1m15s   1 yes    21.3M  150% liveliness_…
-└─ logger            exited         -      -   0 no     21.3M  1.2% signal 9
+NODE                     STATE        PID UPTIME RST ALIVE    MEM   CPU EXIT
+dataflow                 running  one_for_one, 1/3 in 5s
+├─ timer                 running     4242  1m15s   0 yes    21.3M  1.2% -
+├─ perception            running  one_for_all, 2/2 in 10s
+│  ├─ camera             backoff        -      -   3 no         -     - exit 1
+│  └─ detector-with-a-r… running     4242  1m15s   1 yes    21.3M  150% livelin…
+└─ logger                exited         -      -   0 no     21.3M  1.2% signal 9
 """
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_short_names_leave_room_for_the_whole_exit_reason():
+    tree = sup("dataflow", [worker("cam", last_exit={"code": None, "signal": None,
+                                                     "reason": "liveliness_lost"})])
+    lines = render_status([DataflowStatus("u", None, "running", "2027-01-15T08:00:00Z", tree)],
+                          STARTED).splitlines()
+    assert lines[1].endswith("CPU LAST EXIT") and lines[3].endswith("1.2% liveliness_lost")
 
 
 def test_colour_marks_only_the_state_and_never_shifts_a_column():
