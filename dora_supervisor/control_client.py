@@ -23,7 +23,15 @@ from dora_supervisor.errors import DoraError
 __all__ = ["Endpoint", "Unreachable", "call", "endpoints", "ask_all", "ask_background",
            "NO_COORDINATOR", "DEFAULT_TIMEOUT_S"]
 
-DEFAULT_TIMEOUT_S = float(os.environ.get("DORA_CONTROL_TIMEOUT", "5"))
+
+def _timeout_from_environ() -> float:
+    try:
+        return max(0.1, float(os.environ.get("DORA_CONTROL_TIMEOUT", "5")))
+    except ValueError:
+        return 5.0
+
+
+DEFAULT_TIMEOUT_S = _timeout_from_environ()  # per request: a silent coordinator is an error
 NO_COORDINATOR = "no coordinator is running (start one with `dora up`)"
 
 

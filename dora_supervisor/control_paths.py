@@ -53,11 +53,13 @@ def private_dir(path: str, create: bool = True) -> str | None:
     except FileNotFoundError:
         if not create:
             return None
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             os.mkdir(path, 0o700)
         except FileExistsError:
             pass
+        except OSError as exc:
+            raise DoraError(f"cannot create {path}: {exc.strerror}") from None
         info = os.lstat(path)
     if not stat.S_ISDIR(info.st_mode):
         raise DoraError(f"{path} is not a directory: the control plane needs it as one")
