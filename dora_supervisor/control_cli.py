@@ -48,18 +48,20 @@ def add_parsers(commands) -> None:
     listing = commands.add_parser("list", help="list dataflows (running and recently ended)")
     listing.add_argument("--json", action="store_true")
     status = commands.add_parser("status", help="show the supervision tree")
-    status.add_argument("dataflow", nargs="?", help="name or uuid (prefix)")
+    status.add_argument("dataflow", nargs="?", metavar="DATAFLOW", help="name or uuid (prefix)")
     status.add_argument("--json", action="store_true", help="SPEC section 5's object")
     status.add_argument("--watch", action="store_true", help="redraw every second")
     node_logs = commands.add_parser("logs", help="show a node's output and lifecycle events")
-    node_logs.add_argument("names", nargs="+", metavar="[DATAFLOW] NODE")
+    node_logs.add_argument("dataflow", nargs="?", metavar="DATAFLOW", help="name or uuid (prefix)")
+    node_logs.add_argument("node", metavar="NODE")
     node_logs.add_argument("--follow", "-f", action="store_true")
     node_logs.add_argument("--json", action="store_true", help="the stored JSON records")
     node_logs.add_argument("--tail", type=int, metavar="N", help="only the last N records")
     restart = commands.add_parser("restart", help="restart one node through its supervisor")
-    restart.add_argument("names", nargs="+", metavar="[DATAFLOW] NODE")
+    restart.add_argument("dataflow", nargs="?", metavar="DATAFLOW", help="name or uuid (prefix)")
+    restart.add_argument("node", metavar="NODE")
     stop = commands.add_parser("stop", help="stop a dataflow gracefully")
-    stop.add_argument("dataflow", nargs="?", help="name or uuid (prefix)")
+    stop.add_argument("dataflow", nargs="?", metavar="DATAFLOW", help="name or uuid (prefix)")
     stop.add_argument("--grace", metavar="D",
                       help="kill what still runs D after the stop (default: each node's "
                            "`shutdown`)")
@@ -110,12 +112,6 @@ def _summary_of(endpoint: Endpoint, uuid: str) -> proto.DataflowSummary | None:
 def _ended(endpoint: Endpoint, uuid: str) -> bool:
     summary = _summary_of(endpoint, uuid)
     return summary is None or summary.state.ended
-
-
-def _node_args(names: list[str]) -> tuple[str | None, str]:
-    if len(names) > 2:
-        raise DoraError(f"expected [DATAFLOW] NODE, got {len(names)} names: {' '.join(names)}")
-    return (None, names[0]) if len(names) == 1 else (names[0], names[1])
 
 
 def _colour() -> bool:
@@ -255,8 +251,8 @@ def _stream(reader, render, ended, on_interrupt=None, check_every_s: float = 0.5
 
 
 def _logs(args) -> int:
-    wanted, node = _node_args(args.names)
-    endpoint, summary = _find(wanted)
+    node = args.node
+    endpoint, summary = _find(args.dataflow)
     where = proto.from_json(proto.LogLocation, call(endpoint.path,
                                                     proto.Logs(summary.uuid, node)))
     lines, follower = log_reader.node_history(where.directory, node)
@@ -272,8 +268,8 @@ def _logs(args) -> int:
 
 
 def _restart(args) -> int:
-    wanted, node = _node_args(args.names)
-    endpoint, summary = _find(wanted)
+    node = args.node
+    endpoint, summary = _find(args.dataflow)
     going = proto.from_json(proto.Restarting, call(endpoint.path,
                                                    proto.Restart(summary.uuid, node)))
     deadline = time.monotonic() + going.bound_s
