@@ -8,7 +8,7 @@ import os
 import sys
 import uuid
 
-from dora_supervisor import __version__
+from dora_supervisor import __version__, control_cli
 from dora_supervisor.errors import DescriptorError, DoraError
 
 __all__ = ["main"]
@@ -16,14 +16,6 @@ __all__ = ["main"]
 _UV = ("accepted for dora-rs compatibility and ignored: uv is not used; Python nodes run "
        "with the interpreter that runs dora, build steps run as written")
 _LATER = {
-    "up": "start the background coordinator",
-    "destroy": "stop the background coordinator",
-    "start": "start a dataflow on the background coordinator",
-    "list": "list running dataflows",
-    "status": "show the supervision tree",
-    "logs": "show a node's logs",
-    "restart": "restart one node through its supervisor",
-    "stop": "stop a dataflow gracefully",
     "daemon": "run nodes deployed to a machine",
 }
 
@@ -52,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="stop gracefully after DURATION (5s, 500ms, 2m); exit 0 if clean")
     run.add_argument("--uv", action="store_true", help=_UV)
     commands.add_parser("schema", help="print the descriptor's JSON Schema (for editors)")
+    control_cli.add_parsers(commands)
     for name, text in _LATER.items():
         later = commands.add_parser(name, help=f"{text} (not available yet)")
         later.add_argument("rest", nargs=argparse.REMAINDER)
@@ -71,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             return _build(args)
         if args.command == "schema":
             return _schema()
+        if args.command in control_cli.COMMANDS:
+            return control_cli.run(args)
         raise DoraError(f"'dora {args.command}' is not available in this version yet")
     except DescriptorError as exc:
         for problem in exc.problems:
@@ -145,6 +140,7 @@ def _stop_after(coordinator, dataflow_id: str) -> None:
 
 def _run(args) -> int:
     from dora_supervisor.build import run_builds
+    from dora_supervisor.control_server import foreground_control
     from dora_supervisor.coordinator import Coordinator
 
     dataflow, warnings = _load(args.file, quiet=True)
@@ -161,7 +157,8 @@ def _run(args) -> int:
         dataflow = attrs.evolve(dataflow, name=args.name)
 
     async def foreground():
-        async with Coordinator(args.log_format, args.out_dir) as coordinator:
+        async with Coordinator(args.log_format, args.out_dir) as coordinator, \
+                foreground_control(coordinator):  # `dora status` sees this run too
             dataflow_id = str(uuid.uuid4())
             if args.stop_after is not None:
                 asyncio.get_running_loop().call_later(args.stop_after, _stop_after,

@@ -1,18 +1,21 @@
 """The coordinator: everything process-wide, above the dataflows it runs.
 
 It owns the signal handlers (SIGINT, SIGTERM, SIGHUP once: stop every dataflow gracefully;
-again: kill all their processes), the logging set-up and the registry of running
-dataflows. `dora run` is a coordinator running one dataflow in the foreground. Later the
-control server (start/stop/lookup below are its verbs) and the remote daemons (another
-`ExecutorFactory`) plug in here.
+again: kill all their processes), the logging set-up (records routed to files by their
+dataflow) and the registry of dataflows: the running ones, and the last few that finished
+(so `dora list`, `status` and `logs` still show how they ended). `dora run` is a
+coordinator running one dataflow in the foreground; `dora up` runs one in the background
+with many. The control server (`control_service`) calls the verbs below; the remote
+daemons (another `ExecutorFactory`) will plug in here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import collections
 import signal
 import uuid
+from typing import TextIO
 
 from dora_supervisor import logs
 from dora_supervisor.dataflow_runtime import DataflowRuntime
@@ -22,9 +25,10 @@ from dora_supervisor.executor import ExecutorFactory
 from dora_supervisor.local_executor import LocalExecutor
 from dora_supervisor.log_routing import log_rotation
 
-__all__ = ["Coordinator", "STOP_SIGNALS"]
+__all__ = ["Coordinator", "STOP_SIGNALS", "FINISHED_KEPT"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+FINISHED_KEPT = 32  # finished dataflows remembered for `dora list/status/logs`
 
 
 class Coordinator:
@@ -32,17 +36,24 @@ class Coordinator:
     dataflows started in the background and removes the signal handlers."""
 
     def __init__(self, log_format: str, out_dir: str,
-                 new_executor: ExecutorFactory = LocalExecutor):
+                 new_executor: ExecutorFactory = LocalExecutor, *,
+                 log_stream: TextIO | None = None, node_lines: bool = True):
         self.log_format = log_format
         self.out_dir = out_dir
         self._new_executor = new_executor
         self._dataflows: dict[str, DataflowRuntime] = {}
-        self._files: logs.RotatingJsonFiles | None = None
+        self._finished: collections.deque[DataflowRuntime] = collections.deque(
+            maxlen=FINISHED_KEPT)
+        self._files = logs.DataflowFiles(out_dir)
+        self._log_stream = log_stream
+        self._node_lines = node_lines
         self._interrupts = 0
+        self.interrupted = asyncio.Event()  # a stop signal arrived
         self._tasks: asyncio.TaskGroup | None = None
         self._background: set[asyncio.Task] = set()
 
     async def __aenter__(self) -> Coordinator:
+        logs.configure(self.log_format, self._files, self._log_stream, self._node_lines)
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._on_signal, sig)
@@ -92,6 +103,11 @@ class Coordinator:
         task.add_done_callback(self._background.discard)
         return runtime
 
+    async def wait_all(self) -> None:
+        """Until every dataflow started in the background has ended."""
+        if self._background:
+            await asyncio.wait(list(self._background))
+
     def stop(self, dataflow_id: str, reason: str = "requested") -> None:
         """Stop one dataflow gracefully; its `run` returns when the tree has finished."""
         self._lookup(dataflow_id).stop(reason)
@@ -103,6 +119,14 @@ class Coordinator:
         """The running dataflows, in start order."""
         return list(self._dataflows.values())
 
+    def finished(self) -> list[DataflowRuntime]:
+        """The last `FINISHED_KEPT` dataflows that ended, oldest first."""
+        return list(self._finished)
+
+    def log_dir(self, dataflow_id: str) -> str:
+        """Where the dataflow's records are written (absolute)."""
+        return self._files.directory(dataflow_id)
+
     def _lookup(self, dataflow_id: str) -> DataflowRuntime:
         runtime = self._dataflows.get(dataflow_id)
         if runtime is None:
@@ -111,28 +135,28 @@ class Coordinator:
 
     def _register(self, df: Dataflow, descriptor: str,
                   dataflow_id: str | None) -> DataflowRuntime:
-        if self._dataflows:
-            # The one structlog sink writes to one directory: a second dataflow needs its
-            # records routed by their `dataflow` field first (with the control plane).
-            raise DoraError("this coordinator runs one dataflow at a time")
+        same_name = [r for r in self._dataflows.values() if df.name and r.df.name == df.name]
+        if same_name:
+            raise DoraError(f"a dataflow named '{df.name}' is already running "
+                            f"({same_name[0].dataflow_id}); choose another --name")
         dataflow_id = dataflow_id or str(uuid.uuid4())
-        self._files = logs.RotatingJsonFiles(os.path.join(self.out_dir, dataflow_id),
-                                             rotation=log_rotation(df))
-        logs.configure(self.log_format, self._files)
+        if dataflow_id in self._dataflows:
+            raise DoraError(f"dataflow '{dataflow_id}' is already running")
+        self._files.open(dataflow_id, rotation=log_rotation(df))
         runtime = DataflowRuntime(df, dataflow_id, descriptor, self._new_executor)
         self._dataflows[dataflow_id] = runtime
         return runtime
 
     def _unregister(self, runtime: DataflowRuntime) -> None:
         del self._dataflows[runtime.dataflow_id]
-        if self._files is not None:
-            self._files.close()
-            self._files = None
+        self._files.close(runtime.dataflow_id)
+        self._finished.append(runtime)
 
     # -- signals ---------------------------------------------------------------------
 
     def _on_signal(self, sig: int) -> None:
         self._interrupts += 1
+        self.interrupted.set()
         name = signal.Signals(sig).name
         for runtime in self.dataflows():
             if self._interrupts == 1:

@@ -61,6 +61,8 @@ class DataflowRuntime:
         self.tree = Tree(df)
         self.log = structlog.get_logger().bind(dataflow=dataflow_id)
         self.result: Finished | None = None
+        self.started_at = time.time()  # wall clock, for `dora list` / `status`
+        self.ended_at: float | None = None
         self.health = HealthWatch({n.id: n.health.lease for n in df.nodes})
         self._new_executor = new_executor
         self._executor: Executor | None = None
@@ -104,6 +106,7 @@ class DataflowRuntime:
                     answer.set_result(Respond(reply, False, "the dataflow has already finished"))
             self._answers.clear()
             self._link.close()
+            self.ended_at = time.time()
         return self.result
 
     # -- requests from the coordinator -------------------------------------------------

@@ -16,6 +16,7 @@ import structlog
 import zenoh
 
 from dora_api import contract
+from dora_supervisor.launch import LINK_LEASE_S
 
 __all__ = ["ZenohLink"]
 
@@ -29,7 +30,7 @@ class ZenohLink:
         self.rundir = tempfile.mkdtemp(prefix="dora-")
         os.chmod(self.rundir, 0o700)
         self.endpoint = f"unixsock-stream/{self.rundir}/coordinator.sock"
-        self.session = zenoh.open(contract.zenoh_config([self.endpoint], []))
+        self.session = zenoh.open(contract.zenoh_config([self.endpoint], [], LINK_LEASE_S))
         self._on_liveliness = on_liveliness
         try:  # warnings from zenoh threads are logged on the loop (structlog is not locked)
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -164,7 +165,19 @@ def _node_processes(mark: str) -> set[int]:
 
 
 @pytest.fixture(autouse=True)
-def no_process_left_behind(request, monkeypatch):
+def control_dirs(monkeypatch) -> Path:
+    """Each test has its own runtime and state directories (`XDG_RUNTIME_DIR`,
+    `XDG_STATE_HOME`), so no test reaches a developer's coordinator or logs; the short
+    base keeps socket paths under the 107-byte limit of a Unix socket address."""
+    base = Path(tempfile.mkdtemp(prefix="dora-t-"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(base / "run"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(base / "state"))
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind(request, monkeypatch, control_dirs):
     """Every test that starts processes must leave none running."""
     mark = f"{os.getpid()}-{time.monotonic_ns()}"
     monkeypatch.setenv("DORA_TEST_MARK", mark)

@@ -52,7 +52,9 @@ def test_a_modules_strategy_restarts_its_nodes_and_leaves_the_others_alone(
           - id: pair
             module: pair.yml
     """))
-    run.wait_for(lambda r: len(starts(r, "pair.steady")) == 2, 30, "the sibling's restart")
+    # both restarted nodes print their START line, in whichever order they get the CPU
+    run.wait_for(lambda r: len(starts(r, "pair.steady")) == 2
+                 and len(starts(r, "pair.flaky")) == 2, 30, "the module's restart")
     run.interrupt()
     assert run.wait(30) == 0, run.text()
     assert len(starts(run, "pair.flaky")) == 2 and len(starts(run, "outside")) == 1

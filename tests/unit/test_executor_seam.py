@@ -12,7 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "dora_supervisor"
 BELOW = {"process", "local_executor"}  # the local executor and what it uses
 ABOVE = ["coordinator", "dataflow_runtime", "executor", "health", "samples", "node_output",
          "launch", "zenoh_link", "tree", "tree_model", "tree_stop", "tree_restart",
-         "tree_view", "policy", "logs", "log_routing"]
+         "tree_view", "policy", "logs", "log_routing", "control_service",
+         "control_server", "background"]
 # The coordinator picks the default executor: the one place that names it.
 MAY_NAME_THE_LOCAL_EXECUTOR = {"coordinator"}
 
@@ -53,7 +54,9 @@ def test_every_module_is_placed_above_or_below_the_seam():
     """A new module must say where it stands (CLI-side helpers are neither)."""
     cli_side = {"__init__", "__main__", "cli", "build", "load", "parse", "validate", "keys",
                 "units", "yamlsrc", "descriptor", "graph", "errors", "parse_node", "parse_values",
-                "schema", "keytable", "module_keys", "modules"}
+                "schema", "keytable", "module_keys", "modules",
+                "control_cli", "control_client", "control_paths", "control_protocol",
+                "control_select", "status_render", "log_reader", "lifecycle"}
     modules = {path.stem for path in PACKAGE.glob("*.py")}
     assert modules - cli_side - BELOW - set(ABOVE) == set()
 
