@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dora_supervisor.health import HealthWatch, LivelinessLost, sample_interval
-from dora_supervisor.samples import NodeMetrics, ProcessState, Sampled
+from dora_supervisor.health import HealthWatch, NodeRules, Verdict, sample_interval
+from dora_supervisor.samples import Enforcer, LimitKind, NodeMetrics, ProcessState, Sampled
 
 LEASE = 1.0
 EPSILON = 1e-6
@@ -15,10 +15,15 @@ FROZEN, RUNNING = ProcessState.STOPPED, ProcessState.SLEEPING
 
 
 def watch() -> HealthWatch:
-    return HealthWatch({"a": LEASE, "b": 3.0})
+    return HealthWatch({"a": NodeRules(lease=LEASE), "b": NodeRules(lease=3.0)})
 
 
-def feed(health: HealthWatch, *samples: tuple) -> list[LivelinessLost]:
+def LivelinessLost(node: str, incarnation: int, frozen_s: float, lease: float = LEASE):  # noqa: N802
+    """The verdict about a node frozen for `frozen_s` against its `lease`."""
+    return Verdict(node, incarnation, LimitKind.LEASE, frozen_s, lease, Enforcer.SAMPLING)
+
+
+def feed(health: HealthWatch, *samples: tuple) -> list[Verdict]:
     """Each sample as (at, state) or (at, state, incarnation); the verdicts it produced."""
     verdicts = []
     for sample in samples:
@@ -44,7 +49,7 @@ def test_the_lease_is_the_nodes_own():
     health = watch()
     assert health.observe(Sampled("b", 1, 0.0, FROZEN)) is None
     assert health.observe(Sampled("b", 1, 2.9, FROZEN)) is None
-    assert health.observe(Sampled("b", 1, 3.0, FROZEN)) == LivelinessLost("b", 1, 3.0)
+    assert health.observe(Sampled("b", 1, 3.0, FROZEN)) == LivelinessLost("b", 1, 3.0, 3.0)
 
 
 def test_a_running_process_is_never_a_verdict():
