@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from dora_api import contract, parent
+from dora_api import contract, parent, watchdog
 from dora_api.contract import ContractError, NodeConfig
 from dora_api.events import EventQueue
 from dora_api.peers import Peers
@@ -107,6 +107,9 @@ class Node:
         self._token = liveliness.declare_token(self._ns.alive(self._id, self._incarnation))
         self._peers.wait_for(set(config.wait_for) - {self._id}, config.ready_timeout)
         atexit.register(self.close)
+        self._heartbeat = watchdog.Heartbeat.from_environ()
+        if self._heartbeat is not None:  # beats from here: start-up is not a hang
+            self._events.beat_into(self._heartbeat)
         self._start_timers()
 
     # -- receiving ------------------------------------------------------------------
@@ -126,6 +129,12 @@ class Node:
     def is_empty(self) -> bool:
         """No event queued right now."""
         return self._events.empty()
+
+    def keepalive(self, seconds: float | None = None) -> None:
+        """For `health.watchdog`: alive now, as if an event were taken; with `seconds`,
+        excused for that long too (call it before a call that legitimately blocks)."""
+        if self._heartbeat is not None:
+            self._heartbeat.keepalive(seconds)
 
     async def recv_async(self, timeout: float | None = None) -> dict | None:
         """`next()` for asyncio code: waits in a worker thread, not on the event loop."""
