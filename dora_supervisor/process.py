@@ -45,8 +45,9 @@ class NodeProcess:
 
 async def spawn(node: str, incarnation: int, argv: list[str], env: dict[str, str], cwd: str,
                 on_line: Callable[[Stream, str], None],
-                on_note: Callable[[str], None]) -> NodeProcess:
-    """Start `argv` as the leader of a new process group, stdout/stderr piped.
+                on_note: Callable[[str], None], keep_fds: tuple[int, ...] = ()) -> NodeProcess:
+    """Start `argv` as the leader of a new process group, stdout/stderr piped, the file
+    descriptors `keep_fds` inherited as they are (a watchdog page).
 
     The child dies with the supervisor (parent-death signal via `setpriv` when available;
     `dora_api` nodes also set it themselves). Raises OSError when it cannot start."""
@@ -61,7 +62,7 @@ async def spawn(node: str, incarnation: int, argv: list[str], env: dict[str, str
         transport, protocol = await loop.subprocess_exec(
             lambda: _Protocol(loop), *argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            pass_fds=(write_fd,))
+            pass_fds=(write_fd, *keep_fds))
     except BaseException:
         os.close(read_fd)
         raise
