@@ -6,12 +6,17 @@ create them; skipped otherwise) and with sampling forced (`DORA_CGROUPS=off`).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 
 import pytest
+import structlog
 
 from dora_supervisor import cgroups
+from dora_supervisor.coordinator import Coordinator
+from dora_supervisor.load import load_descriptor
+from tests.conftest import wait_until_async
 
 MiB = 2**20
 LIMIT = 150 * MiB
@@ -139,3 +144,26 @@ def test_the_records_say_which_mechanism_the_dataflow_uses(dora_run, dataflow, e
     assert re.fullmatch(r"cgroup_v[12]|sampling", started["enforced_by"]["cpu"])
     run.interrupt()
     assert run.wait(20) == 0
+
+
+def test_status_shows_the_whole_groups_memory_and_cpu(dataflow, tmp_path, enforced_by):
+    """`dora status` reads `metrics`: a node with a limit is measured with its children."""
+    path = dataflow("""
+        nodes:
+          - {id: hog, path: {nodes}/hog.py, args: --fork --jump --to 80 --after 0,
+             limits: {memory: 150MiB, cpu: 90%}}
+    """)
+    df, _ = load_descriptor(str(path))
+
+    async def scenario() -> None:
+        async with Coordinator("json", str(tmp_path / "out")) as coordinator:
+            runtime = coordinator.start(df, str(path), "df-1")
+            await wait_until_async(lambda: (runtime.metrics("hog").rss_bytes or 0) > 80 * MiB
+                                   and runtime.metrics("hog").cpu_percent is not None, 20,
+                                   "the child's memory in the node's figures")
+            coordinator.stop("df-1")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        structlog.reset_defaults()
