@@ -108,20 +108,34 @@ class NodeCgroup:
         for directory in self.dirs:
             write(f"{directory}/cgroup.procs", str(pid))
 
-    def memory_bytes(self) -> int | None:
+    @property
+    def memory_file(self) -> str | None:
+        """The counter of the group's memory, as the limit counts it."""
         if self.memory is None:
             return None
         name = "memory.current" if self.version is Enforcer.CGROUP_V2 else "memory.usage_in_bytes"
-        return read_int(f"{self.memory}/{name}")
+        return f"{self.memory}/{name}"
 
-    def cpu_time_s(self) -> float | None:
+    @property
+    def cpu_file(self) -> str | None:
+        """The counter of the group's CPU time (`cpu_time_s` reads it)."""
         if self.cpuacct is None:
             return None
-        if self.version is Enforcer.CGROUP_V2:
-            usec = _read_keyed(f"{self.cpuacct}/cpu.stat", "usage_usec")
-            return None if usec is None else usec / 1e6
-        nsec = read_int(f"{self.cpuacct}/cpuacct.usage")
-        return None if nsec is None else nsec / 1e9
+        name = "cpu.stat" if self.version is Enforcer.CGROUP_V2 else "cpuacct.usage"
+        return f"{self.cpuacct}/{name}"
+
+    def cpu_time_s(self, data: bytes) -> float | None:
+        """Seconds of CPU in the content of `cpu_file`."""
+        try:
+            if self.version is not Enforcer.CGROUP_V2:
+                return int(data) / 1e9
+            for line in data.splitlines():
+                name, _, value = line.partition(b" ")
+                if name == b"usage_usec":
+                    return int(value) / 1e6
+        except ValueError:
+            pass
+        return None
 
     def oom_kills(self) -> int:
         """How often the OOM killer struck in the cgroup (0 when unknown)."""

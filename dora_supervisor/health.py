@@ -21,6 +21,7 @@ import attrs
 from dora_supervisor.health_rules import (
     CPU_GRACE_S,
     CPU_WINDOW_S,
+    SAMPLING_JITTER_S,
     NodeRules,
     Verdict,
     cpu_kills,
@@ -57,7 +58,7 @@ class _Track:
 
     incarnation: int
     last: Sampled | None = None
-    metrics: NodeMetrics = NodeMetrics()
+    previous: Sampled | None = None  # the sample before `last`: the CPU share between them
     frozen_since: float | None = None
     frozen_reported: bool = False
     first_at: float | None = None
@@ -108,8 +109,11 @@ class HealthWatch:
             del self._tracks[node]
 
     def metrics(self, node: str) -> NodeMetrics:
+        """Computed when asked (`dora status`), not for every sample."""
         track = self._tracks.get(node)
-        return NodeMetrics() if track is None else track.metrics
+        if track is None or track.last is None:
+            return NodeMetrics()
+        return _metrics(track.previous, track.last)
 
     def _track(self, node: str, incarnation: int) -> _Track | None:
         track = self._tracks.get(node)
@@ -126,20 +130,28 @@ class HealthWatch:
         return verdict
 
     def _sampled(self, track: _Track, sample: Sampled) -> Verdict | None:
-        track.metrics, track.last = _metrics(track.last, sample), sample
+        """Every sample of every node comes here: the common case returns early."""
+        track.previous, track.last = track.last, sample
         rules = self._rules[sample.node]
-        return (self._frozen(track, sample, rules.lease)
-                or self._memory(track, sample, rules)
-                or self._cpu(track, sample, rules))
+        if (sample.state.frozen or track.frozen_since is not None) \
+                and (verdict := self._frozen(track, sample, rules.lease)):
+            return verdict
+        if rules.memory is not None and (verdict := self._memory(track, sample, rules)):
+            return verdict
+        if rules.cpu is not None:
+            return self._cpu(track, sample, rules)
+        return None
 
     def _frozen(self, track: _Track, sample: Sampled, lease: float) -> Verdict | None:
+        """Frozen for a lease, from the first sample that saw it frozen; a pass may start
+        a few milliseconds late, so `SAMPLING_JITTER_S` short of the lease counts."""
         if not sample.state.frozen:
             track.frozen_since, track.frozen_reported = None, False
             return None
         if track.frozen_since is None:
             track.frozen_since = sample.at
         frozen_s = sample.at - track.frozen_since
-        if track.frozen_reported or frozen_s < lease:
+        if track.frozen_reported or frozen_s < lease - SAMPLING_JITTER_S:
             return None
         track.frozen_reported = True
         return Verdict(sample.node, sample.incarnation, LimitKind.LEASE, frozen_s, lease,

@@ -11,7 +11,8 @@ The figures users can rely on (the README quotes them):
 - CPU: the share of one core over the last `CPU_WINDOW_S` (2s), sampled every 0.25s;
   the first `CPU_GRACE_S` (2s) of an incarnation are not judged (interpreter start-up);
 - frozen: declared dead one lease after the first sample that saw it frozen; samples
-  are a fifth of a lease apart (at least 0.1s);
+  are a fifth of a lease apart (at least 0.1s, at most 0.4s), so a frozen node is
+  replaced within its lease + 0.5s;
 - watchdog: the heartbeat page is read ten times per watchdog period (at most every
   50ms), so a hung node is caught within 1.1 watchdog periods.
 """
@@ -25,12 +26,15 @@ from dora_supervisor.policy import ExitReason
 from dora_supervisor.samples import Enforcement, Enforcer, Heartbeat, LimitKind, Watch
 
 __all__ = ["NodeRules", "Verdict", "watch_for", "lease_interval", "throttles", "cpu_kills",
-           "cpu_share", "hung_for", "REASONS", "MIN_INTERVAL_S", "MEMORY_INTERVAL_S",
+           "cpu_share", "hung_for", "REASONS", "MIN_INTERVAL_S", "MAX_LEASE_INTERVAL_S",
+           "SAMPLING_JITTER_S", "MEMORY_INTERVAL_S",
            "CPU_INTERVAL_S", "CPU_WINDOW_S", "CPU_GRACE_S", "WATCHDOG_READS",
            "MIN_WATCHDOG_INTERVAL_S"]
 
 MIN_INTERVAL_S = 0.1  # sampling a node more often costs more than the answer is worth
-LEASE_SAMPLES = 5  # samples per lease: a frozen node is seen within a fifth of a lease
+LEASE_SAMPLES = 5  # samples per lease: a frozen node is seen within a fifth of a lease ...
+MAX_LEASE_INTERVAL_S = 0.4  # ... or within 0.4s, whichever is sooner
+SAMPLING_JITTER_S = 0.01  # how late a sampling pass may start: a lease minus this counts
 MEMORY_INTERVAL_S = 0.1  # a sampled memory limit: caught well within half a second
 CPU_INTERVAL_S = 0.25
 CPU_WINDOW_S = 2.0
@@ -88,7 +92,7 @@ class Verdict:
 
 
 def lease_interval(lease: float) -> float:
-    return max(MIN_INTERVAL_S, lease / LEASE_SAMPLES)
+    return max(MIN_INTERVAL_S, min(MAX_LEASE_INTERVAL_S, lease / LEASE_SAMPLES))
 
 
 def throttles(rules: NodeRules, enforcement: Enforcement) -> bool:

@@ -12,6 +12,7 @@ reports what it sees (samples, heartbeats, the kernel's OOM kills) and decides n
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import math
 import time
@@ -45,6 +46,12 @@ class _Node:
     cgroup: NodeCgroup | None
     page: WatchdogPage | None
     next_due: float
+    due: sampler.Due = attrs.field(init=False)  # how a sampling pass reads it
+
+    def __attrs_post_init__(self) -> None:
+        self.due = sampler.Due(self.process.node, self.process.incarnation, self.process.pid,
+                               self.watch.group, self.cgroup,
+                               None if self.page is None else self.page.map)
 
     @property
     def name(self) -> str:
@@ -64,7 +71,9 @@ class LocalExecutor(Executor):
         self._tasks: asyncio.TaskGroup | None = None
         self._sampler: asyncio.Task | None = None
         self._wake = asyncio.Event()  # a node started: the sampler plans again
-        self._scanner = sampler.GroupScanner()
+        # Every /proc read happens in this one thread, one pass at a time.
+        self._reader = sampler.ProcReader()
+        self._sampling = concurrent.futures.ThreadPoolExecutor(1, "dora-sampler")
         self._cgroups: cgroups.Cgroups | None = None
 
     @property
@@ -91,6 +100,9 @@ class LocalExecutor(Executor):
                 self._log.warning("cgroups_left", paths=left)
         finally:
             await self._tasks.__aexit__(None, None, None)
+            # after any pass still in flight: the reader's files close in its own thread
+            await asyncio.get_running_loop().run_in_executor(self._sampling, self._reader.close)
+            self._sampling.shutdown(wait=False)
 
     async def spawn(self, launch: Launch) -> None:
         log = self._log.bind(node=launch.node)
@@ -224,12 +236,15 @@ class LocalExecutor(Executor):
                         await self._wake.wait()
                 continue
             due = [r for r in self._running.values() if r.next_due <= now + _BATCH_SLACK_S]
+            slots: dict[tuple[float, float], float] = {}  # most nodes share a slot
             for running in due:
-                running.next_due = _next_slot(running.watch.interval, now, running.next_due)
-            taken = await asyncio.to_thread(sampler.take, [
-                sampler.Due(r.name, r.process.incarnation, r.process.pid, r.watch.group,
-                            r.cgroup, None if r.page is None else r.page.map)
-                for r in due], self._scanner)
+                key = (running.watch.interval, running.next_due)
+                if key not in slots:
+                    slots[key] = _next_slot(running.watch.interval, now, running.next_due)
+                running.next_due = slots[key]
+            running = {r.process.pid for r in self._running.values()}
+            taken = await asyncio.get_running_loop().run_in_executor(
+                self._sampling, sampler.take, [r.due for r in due], running, self._reader)
             for running, (sample, heartbeat) in zip(due, taken, strict=True):
                 if self._running.get(running.name) is not running:
                     continue  # exited during the pass

@@ -1,16 +1,19 @@
 """One sampling pass of the local executor: the kernel's figures of the nodes that are due,
 read with as few system calls as their limits allow. Runs in a worker thread.
 
-- a node without memory or CPU limit: one read of its leader's `/proc/PID/stat`;
+- a node without memory or CPU limit: one `pread` of its leader's `/proc/PID/stat`,
+  whose file stays open between passes (half the cost of opening it each time, and an
+  open file cannot be confused with a later process that reuses the pid);
 - a node with one, on a machine with cgroups: the leader's stat (its state) and two
   cgroup counters (memory, CPU time of the whole cgroup);
-- with one but without cgroups: every member of its process group, found by a
-  `GroupScanner` that lists `/proc` and reads the stat of new processes only;
+- with one but without cgroups: every member of its process group, found by listing
+  `/proc` and reading the stat of new processes only;
 - a node with a watchdog: its heartbeat page too (a memory read, no system call).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -20,10 +23,12 @@ from dora_api import contract
 from dora_supervisor.cgroup_node import NodeCgroup
 from dora_supervisor.samples import Heartbeat, ProcessState, Sampled
 
-__all__ = ["Due", "Stat", "GroupScanner", "read_stat", "take"]
+__all__ = ["Due", "Stat", "ProcReader", "parse_stat", "take"]
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+_NOT_A_PROCESS = -1
+_STATES = {ord(state.value): state for state in ProcessState}
 
 
 @attrs.frozen
@@ -38,22 +43,10 @@ class Stat:
     children_cpu_time_s: float  # of its children it has waited for
 
 
-def read_stat(pid: int) -> Stat | None:
-    """One read of /proc/PID/stat (os-level: a third of what `open()` costs); None when
-    the process is gone."""
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        data = os.read(fd, 1024)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+def parse_stat(pid: int, data: bytes) -> Stat | None:
     fields = data[data.rfind(b")") + 2:].split(None, 22)  # fields[0] is field 3 of proc(5)
     try:
-        return Stat(pid, ProcessState.from_letter(chr(fields[0][0])), int(fields[2]),
+        return Stat(pid, _STATES.get(fields[0][0], ProcessState.UNKNOWN), int(fields[2]),
                     int(fields[21]) * _PAGE_BYTES,
                     (int(fields[11]) + int(fields[12])) / _TICKS_PER_S,
                     (int(fields[13]) + int(fields[14])) / _TICKS_PER_S)
@@ -61,43 +54,101 @@ def read_stat(pid: int) -> Stat | None:
         return None
 
 
-class GroupScanner:
-    """The members of watched process groups, without reading every process each time.
+class ProcReader:
+    """The open `/proc/PID/stat` files of one executor, and what it knows of `/proc`.
 
-    Each pass lists `/proc` (one call) and reads the stat of the processes it has not
-    seen before (new ones) and of the known members of the groups asked about. A process
-    that joins a group it was not born into (`setpgid`) is missed: nodes fork, they do
-    not adopt. Not thread-safe: one pass at a time."""
+    Confined to the sampling thread (one pass at a time): every file is opened, read
+    and closed there, so none is ever closed under a reader."""
 
     def __init__(self, proc: str = "/proc"):
         self._proc = proc
-        self._groups: dict[int, int] = {}  # pid -> process group, as last read
+        self._files: dict[int, int] = {}  # pid -> open stat file, leaders and members
+        self._counters: dict[int, dict[str, int]] = {}  # leader -> its cgroup counter files
+        self._groups: dict[str, int] = {}  # /proc entry -> its process group, as first read
+        self._by_group: dict[int, set[int]] = {}  # process group -> its members' pids
+
+    def stat(self, pid: int) -> Stat | None:
+        """The process's stat; None once it is gone."""
+        fd = self._files.get(pid)
+        if fd is None:
+            try:
+                fd = self._files[pid] = os.open(f"{self._proc}/{pid}/stat", os.O_RDONLY)
+            except OSError:
+                return None
+        try:
+            data = os.pread(fd, 1024, 0)
+        except OSError:
+            self._close(pid)
+            return None
+        return parse_stat(pid, data)
+
+    def counter(self, leader: int, path: str) -> bytes | None:
+        """The content of a cgroup counter of `leader`'s node, kept open like a stat."""
+        files = self._counters.setdefault(leader, {})
+        try:
+            if path not in files:
+                files[path] = os.open(path, os.O_RDONLY)
+            return os.pread(files[path], 256, 0)
+        except OSError:
+            fd = files.pop(path, None)
+            if fd is not None:
+                os.close(fd)
+            return None
+
+    def keep_only(self, pids: set[int]) -> None:
+        """Close the files of every process but `pids` (the running leaders) and the
+        members of their groups, and the counters of nodes that are gone."""
+        for pid in list(self._files):
+            if pid not in pids and self._groups.get(str(pid)) not in pids:
+                self._close(pid)
+        for leader in self._counters.keys() - pids:
+            for fd in self._counters.pop(leader).values():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def members(self, leaders: set[int]) -> dict[int, list[Stat]]:
-        """Each leader's group: the stat of every member (the leader first, if alive)."""
-        listed = {int(name) for name in os.listdir(self._proc) if name.isdigit()}
-        for gone in self._groups.keys() - listed:
-            del self._groups[gone]
-        result: dict[int, list[Stat]] = {leader: [] for leader in leaders}
-        for pid in listed:
-            known = self._groups.get(pid)
-            if known is not None and known not in leaders:
-                continue
-            stat = read_stat(pid)
-            if stat is None:
-                self._groups.pop(pid, None)
-                continue
-            self._groups[pid] = stat.pgrp
-            if stat.pgrp in result:
-                result[stat.pgrp].append(stat)
-        for leader, members in result.items():  # the leader first
-            members.sort(key=lambda stat: stat.pid != leader)
+        """Each leader's process group: the stat of every member, the leader first.
+
+        Lists `/proc` and reads the processes it has not seen before: a process keeps
+        the group it was born into (one that `setpgid`s into a node's group later is
+        missed: nodes fork, they do not adopt)."""
+        names = set(os.listdir(self._proc))
+        for gone in self._groups.keys() - names:
+            group = self._groups.pop(gone)
+            if group != _NOT_A_PROCESS:
+                self._by_group[group].discard(int(gone))
+                if not self._by_group[group]:
+                    del self._by_group[group]
+                self._close(int(gone))
+        for new in names - self._groups.keys():
+            stat = self.stat(int(new)) if new.isdigit() else None
+            self._groups[new] = _NOT_A_PROCESS if stat is None else stat.pgrp
+            if stat is not None:
+                self._by_group.setdefault(stat.pgrp, set()).add(stat.pid)
+                if stat.pgrp not in leaders:
+                    self._close(stat.pid)
+        result: dict[int, list[Stat]] = {}
+        for leader in leaders:
+            stats = [stat for pid in self._by_group.get(leader, ())
+                     if (stat := self.stat(pid)) is not None]
+            result[leader] = sorted(stats, key=lambda stat: stat.pid != leader)
         return result
+
+    def close(self) -> None:
+        self.keep_only(set())
+        for pid in list(self._files):
+            self._close(pid)
+
+    def _close(self, pid: int) -> None:
+        fd = self._files.pop(pid, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 @attrs.frozen
 class Due:
-    """One node to read in this pass."""
+    """One running node, as a sampling pass reads it."""
 
     node: str
     incarnation: int
@@ -107,21 +158,25 @@ class Due:
     page: object = None  # the heartbeat page (a mapping), when it has a watchdog
 
 
-def take(due: list[Due], scanner: GroupScanner) -> list[tuple[Sampled | None, Heartbeat | None]]:
-    """Read every due node: its `Sampled` (None when its leader is gone) and, when it has a
-    heartbeat page the node has armed, its `Heartbeat`."""
+def take(due: list[Due], running: set[int], reader: ProcReader
+         ) -> list[tuple[Sampled | None, Heartbeat | None]]:
+    """Read every due node: its `Sampled` (None when its leader is gone) and, when it has
+    a heartbeat page the node has armed, its `Heartbeat`. `running`: the leaders of every
+    running node (the files of any other process are closed)."""
+    reader.keep_only(running)
     scanned = {}
     leaders = {d.pid for d in due if d.group and d.cgroup is None}
     if leaders:
-        scanned = scanner.members(leaders)
+        scanned = reader.members(leaders)
     results = []
     for each in due:
         at = time.monotonic()
-        results.append((_sampled(each, at, scanned), _heartbeat(each, at)))
+        results.append((_sampled(each, at, scanned, reader), _heartbeat(each, at)))
     return results
 
 
-def _sampled(due: Due, at: float, scanned: dict[int, list[Stat]]) -> Sampled | None:
+def _sampled(due: Due, at: float, scanned: dict[int, list[Stat]],
+             reader: ProcReader) -> Sampled | None:
     if due.group and due.cgroup is None:
         members = scanned.get(due.pid) or []
         if not members or members[0].pid != due.pid:
@@ -129,12 +184,16 @@ def _sampled(due: Due, at: float, scanned: dict[int, list[Stat]]) -> Sampled | N
         return Sampled(due.node, due.incarnation, at, members[0].state,
                        sum(m.rss_bytes for m in members),
                        sum(m.cpu_time_s + m.children_cpu_time_s for m in members))
-    leader = read_stat(due.pid)
+    leader = reader.stat(due.pid)
     if leader is None:
         return None
-    if due.cgroup is not None:
-        memory = due.cgroup.memory_bytes()
-        cpu = due.cgroup.cpu_time_s()
+    cgroup = due.cgroup
+    if cgroup is not None:
+        memory = cpu = None
+        if cgroup.memory_file and (data := reader.counter(due.pid, cgroup.memory_file)):
+            memory = int(data)
+        if cgroup.cpu_file and (data := reader.counter(due.pid, cgroup.cpu_file)):
+            cpu = cgroup.cpu_time_s(data)
         return Sampled(due.node, due.incarnation, at, leader.state,
                        leader.rss_bytes if memory is None else memory,
                        leader.cpu_time_s if cpu is None else cpu)

@@ -43,7 +43,9 @@ def test_a_node_cgroup_has_its_limits_holds_the_node_and_goes_away(offer):
             assert read_int(f"{cgroup.memory}/memory.limit_in_bytes") == 100 * MiB
             if offer.cpu:
                 assert read_int(f"{cgroup.cpu}/cpu.cfs_quota_us") == 30_000
-        assert cgroup.cpu_time_s() is not None and cgroup.memory_bytes() is not None
+        with open(cgroup.cpu_file, "rb") as handle:
+            assert cgroup.cpu_time_s(handle.read()) is not None
+        assert read_int(cgroup.memory_file) is not None
         assert not cgroup.remove()  # the kernel keeps a cgroup that holds a process
         cgroup.kill()
         assert proc.wait(10) == -9

@@ -134,8 +134,8 @@ def test_each_node_is_sampled_at_its_own_pace():
     assert all(0.4 < gap < 0.7 for gap in gaps), gaps
 
 
-def test_the_group_scanner_finds_new_members_and_forgets_gone_ones():
-    scanner = sampler.GroupScanner()
+def test_the_group_scan_finds_new_members_and_forgets_gone_ones():
+    scanner = sampler.ProcReader()
     leader = subprocess.Popen(FORKER, start_new_session=True, stdout=subprocess.PIPE,
                               text=True)
     try:
@@ -151,3 +151,4 @@ def test_the_group_scanner_finds_new_members_and_forgets_gone_ones():
         leader.wait()
     wait_until(lambda: scanner.members({leader.pid}) == {leader.pid: []}, 10,
                "the group to be gone")
+    scanner.close()

@@ -7,10 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dora_supervisor.health import HealthWatch, NodeRules, Verdict, sample_interval
+from dora_supervisor.health_rules import SAMPLING_JITTER_S
 from dora_supervisor.samples import Enforcer, LimitKind, NodeMetrics, ProcessState, Sampled
 
 LEASE = 1.0
 EPSILON = 1e-6
+DUE = LEASE - SAMPLING_JITTER_S  # a pass may start late: this much frozen counts
 FROZEN, RUNNING = ProcessState.STOPPED, ProcessState.SLEEPING
 
 
@@ -34,8 +36,14 @@ def feed(health: HealthWatch, *samples: tuple) -> list[Verdict]:
     return verdicts
 
 
-def test_frozen_for_a_lease_minus_epsilon_is_nothing():
-    assert feed(watch(), (10.0, FROZEN), (10.5, FROZEN), (11.0 - EPSILON, FROZEN)) == []
+def test_frozen_for_a_lease_minus_the_sampling_jitter_minus_epsilon_is_nothing():
+    assert feed(watch(), (10.0, FROZEN), (10.5, FROZEN), (10.0 + DUE - EPSILON, FROZEN)) == []
+
+
+def test_a_pass_that_started_a_little_late_does_not_cost_a_whole_interval():
+    health = watch()
+    assert feed(health, (10.0, FROZEN), (10.5, FROZEN)) == []
+    assert feed(health, (10.0 + DUE, FROZEN)) == [LivelinessLost("a", 1, 10.0 + DUE - 10.0)]
 
 
 def test_frozen_for_a_lease_is_one_verdict_reported_once():
@@ -151,4 +159,4 @@ def test_verdicts_are_exactly_those_of_the_definition(steps):
     health = watch()
     given_at = [i for i, (t, frozen, inc) in enumerate(samples)
                 if health.observe(Sampled("a", inc, t, FROZEN if frozen else RUNNING))]
-    assert given_at == brute_force(samples, LEASE)
+    assert given_at == brute_force(samples, DUE)

@@ -180,8 +180,9 @@ def test_a_slow_but_alive_loop_is_left_alone():
 
 
 def test_a_node_without_limits_is_sampled_alone_five_times_per_lease():
-    assert watch_for(NodeRules(lease=2.0), SAMPLING) == Watch(0.4)
+    assert watch_for(NodeRules(lease=1.0), SAMPLING) == Watch(0.2)
     assert watch_for(NodeRules(lease=0.2), CGROUPS) == Watch(0.1)
+    assert watch_for(NodeRules(lease=60.0), SAMPLING) == Watch(0.4)  # lease + 0.5s at most
 
 
 def test_a_memory_limit_samples_the_group_fast_or_asks_the_kernel():
