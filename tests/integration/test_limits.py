@@ -7,6 +7,8 @@ create them; skipped otherwise) and with sampling forced (`DORA_CGROUPS=off`).
 from __future__ import annotations
 
 import asyncio
+import glob
+import os
 import re
 from datetime import datetime
 
@@ -16,7 +18,7 @@ import structlog
 from dora_supervisor import cgroups
 from dora_supervisor.coordinator import Coordinator
 from dora_supervisor.load import load_descriptor
-from tests.conftest import wait_until_async
+from tests.conftest import wait_until, wait_until_async
 
 MiB = 2**20
 LIMIT = 150 * MiB
@@ -167,3 +169,25 @@ def test_status_shows_the_whole_groups_memory_and_cpu(dataflow, tmp_path, enforc
         asyncio.run(scenario())
     finally:
         structlog.reset_defaults()
+
+
+def test_the_cgroups_of_a_killed_coordinator_go_at_the_next_start(dora_run, dataflow,
+                                                                  monkeypatch):
+    monkeypatch.delenv(cgroups.CGROUPS_ENV, raising=False)
+    offer = cgroups.probe()
+    if offer is None:
+        pytest.skip("this machine lets us create no cgroups")
+    path = hog(dataflow, "--grow 1 --to 1")
+    first = dora_run(path)
+    first.wait_for(lambda r: lines(r, "hog", "HOLDING"), 30, "the node in its cgroup")
+    left = glob.glob(f"{offer.memory or offer.cpuacct}/dora-{first.proc.pid}-*")
+    assert left
+    node = int(re.search(r"pid=(\d+)", lines(first, "hog", "START")[0])[1])
+    first.kill()  # SIGKILL: no clean-up; the node dies with it (parent-death signal)
+    wait_until(lambda: not os.path.exists(f"/proc/{node}"), 10, "the orphaned node to die")
+    assert all(os.path.isdir(directory) for directory in left)
+    second = dora_run(path)
+    second.wait_for(lambda r: r.events("dataflow_started"), 30, "the next start")
+    assert not any(os.path.exists(directory) for directory in left)
+    second.interrupt()
+    assert second.wait(20) == 0

@@ -4,6 +4,7 @@ figures, the kernel's OOM kill before the exit, heartbeats, each node at its own
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import signal
 import subprocess
@@ -80,15 +81,18 @@ def test_a_leader_watch_reads_the_leader_alone():
 
 def test_the_kernels_oom_kill_is_reported_before_the_exit(monkeypatch):
     monkeypatch.delenv(cgroups.CGROUPS_ENV, raising=False)
-    if cgroups.probe() is None:
+    offer = cgroups.probe()
+    if offer is None:
         pytest.skip("this machine lets us create no cgroups: the core judges samples")
     seen = Collected()
+    ours = f"{offer.memory}/dora-{os.getpid()}-*"
 
     async def scenario() -> None:
         async with LocalExecutor(structlog.get_logger(), seen, 1.0) as executor:
             assert executor.enforcement.memory is not Enforcer.SAMPLING
             await executor.spawn(launch("hog", HOG, Watch(0.4, group=True,
                                                           memory_max=100 * MiB)))
+            assert glob.glob(f"{ours}/hog.1")
             await wait_until_async(lambda: seen.of(Enforced), 20, "the OOM report")
             executor.kill("hog", 1)  # what the core does on the verdict
             await wait_until_async(lambda: seen.of(Exited), 20, "the exit")
@@ -99,6 +103,7 @@ def test_the_kernels_oom_kill_is_reported_before_the_exit(monkeypatch):
     assert (enforced[0].limit, enforced[0].threshold) == (LimitKind.MEMORY, 100 * MiB)
     order = [type(r) for r in seen.reports if isinstance(r, Enforced | Exited)]
     assert order == [Enforced, Exited]
+    assert glob.glob(ours) == []  # the node's cgroup, then the executor's, are gone
 
 
 def test_a_heartbeat_page_is_reported_once_the_node_armed_it():
