@@ -9,6 +9,7 @@ read with as few system calls as their limits allow. Runs in a worker thread.
 - with one but without cgroups: every member of its process group, found by listing
   `/proc` and reading the stat of new processes only;
 - a node with a watchdog: its heartbeat page too (a memory read, no system call).
+Where there is no `/proc` (not Linux), psutil reads the same figures, at a higher cost.
 """
 
 from __future__ import annotations
@@ -18,17 +19,25 @@ import os
 import time
 
 import attrs
+import psutil
 
 from dora_api import contract
 from dora_supervisor.cgroup_node import NodeCgroup
 from dora_supervisor.samples import Heartbeat, ProcessState, Sampled
 
-__all__ = ["Due", "Stat", "ProcReader", "parse_stat", "take"]
+__all__ = ["Due", "Stat", "ProcReader", "parse_stat", "stat_from_psutil", "take"]
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 _NOT_A_PROCESS = -1
 _STATES = {ord(state.value): state for state in ProcessState}
+_PSUTIL_STATES = {psutil.STATUS_RUNNING: ProcessState.RUNNING,
+                  psutil.STATUS_SLEEPING: ProcessState.SLEEPING,
+                  psutil.STATUS_DISK_SLEEP: ProcessState.DISK_SLEEP,
+                  psutil.STATUS_STOPPED: ProcessState.STOPPED,
+                  psutil.STATUS_TRACING_STOP: ProcessState.TRACED,
+                  psutil.STATUS_ZOMBIE: ProcessState.ZOMBIE, psutil.STATUS_DEAD: ProcessState.DEAD,
+                  psutil.STATUS_IDLE: ProcessState.IDLE}
 
 
 @attrs.frozen
@@ -54,6 +63,19 @@ def parse_stat(pid: int, data: bytes) -> Stat | None:
         return None
 
 
+def stat_from_psutil(pid: int) -> Stat | None:
+    """The same figures where there is no /proc (about three times the cost)."""
+    try:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            times = process.cpu_times()
+            return Stat(pid, _PSUTIL_STATES.get(process.status(), ProcessState.UNKNOWN),
+                        os.getpgid(pid), process.memory_info().rss, times.user + times.system,
+                        times.children_user + times.children_system)
+    except (psutil.Error, OSError):
+        return None
+
+
 class ProcReader:
     """The open `/proc/PID/stat` files of one executor, and what it knows of `/proc`.
 
@@ -62,6 +84,7 @@ class ProcReader:
 
     def __init__(self, proc: str = "/proc"):
         self._proc = proc
+        self._has_proc = os.path.isdir(f"{proc}/self")
         self._files: dict[int, int] = {}  # pid -> open stat file, leaders and members
         self._counters: dict[int, dict[str, int]] = {}  # leader -> its cgroup counter files
         self._groups: dict[str, int] = {}  # /proc entry -> its process group, as first read
@@ -69,6 +92,8 @@ class ProcReader:
 
     def stat(self, pid: int) -> Stat | None:
         """The process's stat; None once it is gone."""
+        if not self._has_proc:
+            return stat_from_psutil(pid)
         fd = self._files.get(pid)
         if fd is None:
             try:
@@ -112,6 +137,8 @@ class ProcReader:
         Lists `/proc` and reads the processes it has not seen before: a process keeps
         the group it was born into (one that `setpgid`s into a node's group later is
         missed: nodes fork, they do not adopt)."""
+        if not self._has_proc:
+            return {leader: _descendants(leader) for leader in leaders}
         names = set(os.listdir(self._proc))
         for gone in self._groups.keys() - names:
             group = self._groups.pop(gone)
@@ -144,6 +171,15 @@ class ProcReader:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _descendants(leader: int) -> list[Stat]:
+    """Without /proc: the leader and everything it started, through psutil."""
+    try:
+        pids = [leader] + [child.pid for child in psutil.Process(leader).children(True)]
+    except psutil.Error:
+        return []
+    return [stat for pid in pids if (stat := stat_from_psutil(pid)) is not None]
 
 
 @attrs.frozen

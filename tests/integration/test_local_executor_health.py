@@ -157,3 +157,21 @@ def test_the_group_scan_finds_new_members_and_forgets_gone_ones():
     wait_until(lambda: scanner.members({leader.pid}) == {leader.pid: []}, 10,
                "the group to be gone")
     scanner.close()
+
+
+def test_without_proc_psutil_reads_the_same_figures(tmp_path):
+    fallback, native = sampler.ProcReader(str(tmp_path / "no-proc")), sampler.ProcReader()
+    leader = subprocess.Popen(FORKER, start_new_session=True, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert leader.stdout.readline().strip() == "held"
+        by_psutil, by_proc = fallback.stat(leader.pid), native.stat(leader.pid)
+        assert (by_psutil.state, by_psutil.pgrp) == (by_proc.state, by_proc.pgrp)
+        assert by_psutil.rss_bytes == pytest.approx(by_proc.rss_bytes, rel=0.2)
+        group = fallback.members({leader.pid})[leader.pid]
+        assert [m.pid for m in group][0] == leader.pid and len(group) == 2
+        assert sum(m.rss_bytes for m in group) > 80 * MiB
+    finally:
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()
+        native.close()
