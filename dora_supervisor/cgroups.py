@@ -175,10 +175,11 @@ def parse_membership(text: str) -> dict[str, str]:
 
 
 def _own_dir(mount_root: str, mount_point: str, path: str) -> str | None:
+    """Where our cgroup `path` is, under a mount of the hierarchy's `mount_root`."""
     if mount_root == "/":
-        return mount_point.rstrip("/") + path
+        return os.path.normpath(mount_point + path)
     if path == mount_root or path.startswith(mount_root + "/"):
-        return mount_point.rstrip("/") + path[len(mount_root):]
+        return os.path.normpath(mount_point + path[len(mount_root):])
     return None
 
 

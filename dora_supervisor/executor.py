@@ -4,9 +4,9 @@ Above the seam (coordinator, dataflow runtime, tree, health) nothing touches a p
 `/proc`; below it an executor spawns and kills, and only *reports*: `Started`, `Exited`,
 `Sampled`, `Heartbeat` and `Enforced` events, output lines and the node's pipe notes. The
 core says what to measure and enforce for each node (`Launch.watch`); the executor says
-how its machine can (`Executor.enforcement`), and never judges a figure itself. `LocalExecutor` (process groups
-on this machine) is the one implementation today; a daemon on another machine, speaking
-the same seam over zenoh, will be the second.
+how its machine can (`Executor.enforcement`) and never judges a figure itself.
+`LocalExecutor` (process groups on this machine) is the one implementation today; a
+daemon on another machine, speaking the same seam over zenoh, will be the second.
 """
 
 from __future__ import annotations
