@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 
 import attrs
@@ -22,6 +23,11 @@ from dora_supervisor.samples import Enforcer
 __all__ = ["NodeCgroup", "CPU_PERIOD_US", "read_int", "write"]
 
 CPU_PERIOD_US = 100_000  # the quota period (systemd's CPUQuota= uses the same)
+_SH = shutil.which("sh") or "/bin/sh"
+# Joins each cgroup named before `--`, then becomes the command after it (same pid).
+_JOIN = ('while [ "$1" != -- ]; do echo $$ > "$1" || '
+         '{ echo "dora: cannot join the cgroup $1" >&2; exit 126; }; shift; done; '
+         'shift; exec "$@"')
 
 
 def write(path: str, value: str) -> None:
@@ -104,9 +110,16 @@ class NodeCgroup:
             os.close(control)
 
     def join(self, pid: int) -> None:
-        """Move the started leader in; everything it starts from now on is inside."""
+        """Move a running process in (what it started before stays outside)."""
         for directory in self.dirs:
             write(f"{directory}/cgroup.procs", str(pid))
+
+    def join_argv(self) -> list[str]:
+        """A prefix for the node's command line: a shell that moves itself into the
+        cgroup(s), then `exec`s the node, so that nothing the node ever starts is outside
+        (moving it in after the start would race its first fork). Exit 126 if it cannot."""
+        return [_SH, "-c", _JOIN, "dora-cgroup-join",
+                *(f"{directory}/cgroup.procs" for directory in self.dirs), "--"]
 
     @property
     def memory_file(self) -> str | None:

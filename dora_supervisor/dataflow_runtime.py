@@ -48,6 +48,8 @@ from dora_supervisor.zenoh_link import ZenohLink
 
 __all__ = ["DataflowRuntime"]
 
+_HEALTH_REPORTS = frozenset({Sampled, Heartbeat, Enforced})
+
 
 class DataflowRuntime:
     """Runs one dataflow to its end; `run()` returns how it finished (None: it did not)."""
@@ -206,7 +208,7 @@ class DataflowRuntime:
     # -- what the executor and the zenoh link report ---------------------------------
 
     def on_report(self, event: Report) -> None:
-        if isinstance(event, Sampled | Heartbeat | Enforced):
+        if type(event) in _HEALTH_REPORTS:  # every few tenths of a second per node
             verdict = self.health.observe(event)
             if verdict is not None:
                 self._queue.put_nowait(LimitExceeded(verdict.node, verdict.incarnation,

@@ -11,8 +11,8 @@ The figures users can rely on (the README quotes them):
 - CPU: the share of one core over the last `CPU_WINDOW_S` (2s), sampled every 0.25s;
   the first `CPU_GRACE_S` (2s) of an incarnation are not judged (interpreter start-up);
 - frozen: declared dead one lease after the first sample that saw it frozen; samples
-  are a fifth of a lease apart (at least 0.1s, at most 0.4s), so a frozen node is
-  replaced within its lease + 0.5s;
+  are a quarter lease apart (at least 0.1s, at most 0.5s), so a frozen node is declared
+  dead within its lease + 0.5s (by default every node is read twice a second);
 - watchdog: the heartbeat page is read ten times per watchdog period (at most every
   50ms), so a hung node is caught within 1.1 watchdog periods.
 """
@@ -32,8 +32,8 @@ __all__ = ["NodeRules", "Verdict", "watch_for", "lease_interval", "throttles", "
            "MIN_WATCHDOG_INTERVAL_S"]
 
 MIN_INTERVAL_S = 0.1  # sampling a node more often costs more than the answer is worth
-LEASE_SAMPLES = 5  # samples per lease: a frozen node is seen within a fifth of a lease ...
-MAX_LEASE_INTERVAL_S = 0.4  # ... or within 0.4s, whichever is sooner
+LEASE_SAMPLES = 4  # samples per lease: a frozen node is seen within a quarter lease ...
+MAX_LEASE_INTERVAL_S = 0.5  # ... or within 0.5s, whichever is sooner
 SAMPLING_JITTER_S = 0.01  # how late a sampling pass may start: a lease minus this counts
 MEMORY_INTERVAL_S = 0.1  # a sampled memory limit: caught well within half a second
 CPU_INTERVAL_S = 0.25

@@ -46,16 +46,14 @@ class _Node:
     cgroup: NodeCgroup | None
     page: WatchdogPage | None
     next_due: float
+    name: str = attrs.field(init=False)
     due: sampler.Due = attrs.field(init=False)  # how a sampling pass reads it
 
     def __attrs_post_init__(self) -> None:
+        self.name = self.process.node
         self.due = sampler.Due(self.process.node, self.process.incarnation, self.process.pid,
                                self.watch.group, self.cgroup,
                                None if self.page is None else self.page.map)
-
-    @property
-    def name(self) -> str:
-        return self.process.node
 
 
 class LocalExecutor(Executor):
@@ -67,6 +65,7 @@ class LocalExecutor(Executor):
         self._sample_interval = sample_interval
         self._shutdown_deadline = shutdown_deadline
         self._running: dict[str, _Node] = {}
+        self._leaders: set[int] = set()  # the pids of `_running`, for the sampling passes
         self._watchers: set[asyncio.Task] = set()
         self._tasks: asyncio.TaskGroup | None = None
         self._sampler: asyncio.Task | None = None
@@ -111,9 +110,10 @@ class LocalExecutor(Executor):
         page = WatchdogPage() if watch.heartbeat else None
         env = launch.env if page is None else {**launch.env,
                                                contract.WATCHDOG_FD_ENV: str(page.fd)}
+        argv = launch.argv if cgroup is None else [*cgroup.join_argv(), *launch.argv]
         try:
             started = await process.spawn(
-                launch.node, launch.incarnation, launch.argv, env, launch.cwd,
+                launch.node, launch.incarnation, argv, env, launch.cwd,
                 lambda stream, line: self._reports.on_line(launch.node, stream, line),
                 lambda note: self._reports.on_note(launch.node, launch.incarnation, note),
                 keep_fds=() if page is None else (page.fd,))
@@ -127,11 +127,11 @@ class LocalExecutor(Executor):
         finally:
             if page is not None:
                 page.release_fd()
-        cgroup = self._join(cgroup, started.pid, log)
         process.apply_rlimits(started.pid, launch.limits.cpu_time, launch.limits.open_files)
         running = _Node(started, watch, cgroup, page,
                         _next_slot(watch.interval, time.monotonic()))
         self._running[launch.node] = running
+        self._leaders.add(started.pid)
         log.info("node_started", pid=started.pid, incarnation=launch.incarnation,
                  restart_count=launch.restart_count)
         self._reports.on_report(Started(launch.node, launch.incarnation, started.pid))
@@ -171,19 +171,6 @@ class LocalExecutor(Executor):
                              "quota are not enforced")
             return None
 
-    def _join(self, cgroup: NodeCgroup | None, pid: int, log) -> NodeCgroup | None:
-        if cgroup is None:
-            return None
-        try:
-            cgroup.join(pid)
-            return cgroup
-        except OSError as exc:
-            log.error("cgroup_failed", pid=pid, error=str(exc),
-                      detail="the node runs without its cgroup: its memory limit and CPU "
-                             "quota are not enforced")
-            cgroup.remove()
-            return None
-
     def _on_oom(self, running: _Node) -> None:
         """v1: the kernel's OOM killer struck in the node's cgroup."""
         if running.cgroup.drain_oom_fd():
@@ -221,6 +208,7 @@ class LocalExecutor(Executor):
             self._report_oom(running)  # before its exit: the exit's reason is the limit
         if self._running.get(running.name) is running:
             del self._running[running.name]
+        self._leaders.discard(running.due.pid)
         self._reports.on_report(Exited(running.name, running.process.incarnation, code, sig))
         await self._release(running)
 
@@ -242,9 +230,9 @@ class LocalExecutor(Executor):
                 if key not in slots:
                     slots[key] = _next_slot(running.watch.interval, now, running.next_due)
                 running.next_due = slots[key]
-            running = {r.process.pid for r in self._running.values()}
             taken = await asyncio.get_running_loop().run_in_executor(
-                self._sampling, sampler.take, [r.due for r in due], running, self._reader)
+                self._sampling, sampler.take, [r.due for r in due], set(self._leaders),
+                self._reader)
             for running, (sample, heartbeat) in zip(due, taken, strict=True):
                 if self._running.get(running.name) is not running:
                     continue  # exited during the pass

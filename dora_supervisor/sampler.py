@@ -94,6 +94,29 @@ class ProcReader:
         """The process's stat; None once it is gone."""
         if not self._has_proc:
             return stat_from_psutil(pid)
+        data = self._read(pid)
+        return None if data is None else parse_stat(pid, data)
+
+    def leader(self, due: Due, at: float) -> Sampled | None:
+        """The sample of a node read as its leader alone: the common case, kept short."""
+        if not self._has_proc:
+            stat = stat_from_psutil(due.pid)
+            return None if stat is None else Sampled(due.node, due.incarnation, at,
+                                                     stat.state, stat.rss_bytes,
+                                                     stat.cpu_time_s)
+        data = self._read(due.pid)
+        if data is None:
+            return None
+        fields = data[data.rfind(b")") + 2:].split(None, 22)
+        try:
+            return Sampled(due.node, due.incarnation, at,
+                           _STATES.get(fields[0][0], ProcessState.UNKNOWN),
+                           int(fields[21]) * _PAGE_BYTES,
+                           (int(fields[11]) + int(fields[12])) / _TICKS_PER_S)
+        except (IndexError, ValueError):
+            return None
+
+    def _read(self, pid: int) -> bytes | None:
         fd = self._files.get(pid)
         if fd is None:
             try:
@@ -101,11 +124,10 @@ class ProcReader:
             except OSError:
                 return None
         try:
-            data = os.pread(fd, 1024, 0)
+            return os.pread(fd, 1024, 0)
         except OSError:
             self._close(pid)
             return None
-        return parse_stat(pid, data)
 
     def counter(self, leader: int, path: str) -> bytes | None:
         """The content of a cgroup counter of `leader`'s node, kept open like a stat."""
@@ -193,6 +215,11 @@ class Due:
     cgroup: NodeCgroup | None = None
     page: object = None  # the heartbeat page (a mapping), when it has a watchdog
 
+    @property
+    def plain(self) -> bool:
+        """Its leader's stat is all there is to read."""
+        return not self.group and self.page is None
+
 
 def take(due: list[Due], running: set[int], reader: ProcReader
          ) -> list[tuple[Sampled | None, Heartbeat | None]]:
@@ -207,34 +234,35 @@ def take(due: list[Due], running: set[int], reader: ProcReader
     results = []
     for each in due:
         at = time.monotonic()
-        results.append((_sampled(each, at, scanned, reader), _heartbeat(each, at)))
+        if each.plain:
+            results.append((reader.leader(each, at), None))
+        else:
+            results.append((_sampled(each, at, scanned, reader), _heartbeat(each, at)))
     return results
 
 
 def _sampled(due: Due, at: float, scanned: dict[int, list[Stat]],
              reader: ProcReader) -> Sampled | None:
-    if due.group and due.cgroup is None:
+    if not due.group:
+        return reader.leader(due, at)
+    if due.cgroup is None:  # the group's members, as the scan found them
         members = scanned.get(due.pid) or []
         if not members or members[0].pid != due.pid:
             return None  # the leader is gone: its exit is being reported
         return Sampled(due.node, due.incarnation, at, members[0].state,
                        sum(m.rss_bytes for m in members),
                        sum(m.cpu_time_s + m.children_cpu_time_s for m in members))
-    leader = reader.stat(due.pid)
+    leader = reader.stat(due.pid)  # its state; the cgroup's counters for the rest
     if leader is None:
         return None
-    cgroup = due.cgroup
-    if cgroup is not None:
-        memory = cpu = None
-        if cgroup.memory_file and (data := reader.counter(due.pid, cgroup.memory_file)):
-            memory = int(data)
-        if cgroup.cpu_file and (data := reader.counter(due.pid, cgroup.cpu_file)):
-            cpu = cgroup.cpu_time_s(data)
-        return Sampled(due.node, due.incarnation, at, leader.state,
-                       leader.rss_bytes if memory is None else memory,
-                       leader.cpu_time_s if cpu is None else cpu)
-    return Sampled(due.node, due.incarnation, at, leader.state, leader.rss_bytes,
-                   leader.cpu_time_s)
+    cgroup, memory, cpu = due.cgroup, None, None
+    if cgroup.memory_file and (data := reader.counter(due.pid, cgroup.memory_file)):
+        memory = int(data)
+    if cgroup.cpu_file and (data := reader.counter(due.pid, cgroup.cpu_file)):
+        cpu = cgroup.cpu_time_s(data)
+    return Sampled(due.node, due.incarnation, at, leader.state,
+                   leader.rss_bytes if memory is None else memory,
+                   leader.cpu_time_s if cpu is None else cpu)
 
 
 def _heartbeat(due: Due, at: float) -> Heartbeat | None:

@@ -100,3 +100,32 @@ def test_stale_directories_go_when_empty_and_never_take_a_process(offer):
 
         wait_until(swept, 5, "the busy one to go once empty")
         os.rmdir(ours)
+
+
+def test_the_join_prefix_puts_the_node_in_before_it_runs(offer):
+    """A node that forks at once: its child is inside too (a join after the start would
+    race the fork), and it keeps its pid through the prefix."""
+    tree = cgroups.Cgroups(offer)
+    cgroup = tree.create("forker", 1, 100 * MiB, None)
+    proc = subprocess.Popen([*cgroup.join_argv(), sys.executable, "-c",
+                             "import os, time\nos.fork()\ntime.sleep(60)"],
+                            start_new_session=True)
+    try:
+        wait_until(lambda: len(cgroup.pids()) == 2, 10, "the node and its child inside")
+        assert proc.pid in cgroup.pids()
+    finally:
+        cgroup.kill()
+        proc.wait()
+        wait_until(cgroup.remove, 5, "the cgroup to be removed")
+        tree.close()
+
+
+def test_a_prefix_that_cannot_join_exits_126_and_says_why(offer):
+    tree = cgroups.Cgroups(offer)
+    cgroup = tree.create("lost", 1, None, None)
+    prefix = cgroup.join_argv()
+    wait_until(cgroup.remove, 5, "the cgroup to be removed")  # gone before the start
+    result = subprocess.run([*prefix, "true"], capture_output=True, text=True, timeout=10)
+    assert result.returncode == 126
+    assert "dora: cannot join the cgroup" in result.stderr
+    tree.close()

@@ -179,22 +179,22 @@ def test_a_slow_but_alive_loop_is_left_alone():
 # -- what to measure --------------------------------------------------------------------
 
 
-def test_a_node_without_limits_is_sampled_alone_five_times_per_lease():
-    assert watch_for(NodeRules(lease=1.0), SAMPLING) == Watch(0.2)
+def test_a_node_without_limits_is_sampled_alone_four_times_per_lease():
+    assert watch_for(NodeRules(lease=1.0), SAMPLING) == Watch(0.25)
     assert watch_for(NodeRules(lease=0.2), CGROUPS) == Watch(0.1)
-    assert watch_for(NodeRules(lease=60.0), SAMPLING) == Watch(0.4)  # lease + 0.5s at most
+    assert watch_for(NodeRules(lease=60.0), SAMPLING) == Watch(0.5)  # lease + 0.5s at most
 
 
 def test_a_memory_limit_samples_the_group_fast_or_asks_the_kernel():
     rules = NodeRules(memory=150 * MiB)
     assert watch_for(rules, SAMPLING) == Watch(0.1, group=True)
-    assert watch_for(rules, CGROUPS) == Watch(0.4, group=True, memory_max=150 * MiB)
+    assert watch_for(rules, CGROUPS) == Watch(0.5, group=True, memory_max=150 * MiB)
 
 
 def test_a_cpu_limit_samples_the_group_or_asks_for_a_quota():
     assert watch_for(NodeRules(cpu=30.0), CGROUPS) == Watch(0.25, group=True)
     throttled = NodeRules(cpu=30.0, cpu_mode=CpuMode.THROTTLE)
-    assert watch_for(throttled, CGROUPS) == Watch(0.4, group=True, cpu_quota=30.0)
+    assert watch_for(throttled, CGROUPS) == Watch(0.5, group=True, cpu_quota=30.0)
     assert watch_for(throttled, SAMPLING) == Watch(0.25, group=True)
 
 
