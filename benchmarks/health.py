@@ -16,7 +16,7 @@ own timestamps (wall clock, as the nodes' `time.time()`):
    (`sleep`), over a window after start-up. Measured from inside a process that runs the
    real `Coordinator`, so that the baseline, in the same run, can be the very same
    coordinator and nodes with the executor's sampler off. Then: the default lease (each
-   node read every 0.4s), and a memory limit on every node (whole-group figures: cgroup
+   node read every 0.5s), and a memory limit on every node (whole-group figures: cgroup
    counters, or a /proc group scan every 0.1s when sampling is forced). Last, the real
    `dora run` process with the default lease, for its absolute CPU and RSS.
 

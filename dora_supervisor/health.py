@@ -158,8 +158,9 @@ class HealthWatch:
                        Enforcer.SAMPLING)
 
     def _memory(self, track: _Track, sample: Sampled, rules: NodeRules) -> Verdict | None:
+        """Where the kernel enforces the limit a sample never exceeds it (its OOM report
+        is the verdict); one that does is a node the executor could not put in its cgroup."""
         if rules.memory is None or sample.rss_bytes is None \
-                or self.enforcement.memory is not Enforcer.SAMPLING \
                 or sample.rss_bytes <= rules.memory:
             return None
         return self._once(track, Verdict(sample.node, sample.incarnation, LimitKind.MEMORY,

@@ -167,8 +167,8 @@ class LocalExecutor(Executor):
                                         watch.cpu_quota)
         except OSError as exc:
             log.error("cgroup_failed", incarnation=launch.incarnation, error=str(exc),
-                      detail="the node runs without its cgroup: its memory limit and CPU "
-                             "quota are not enforced")
+                      detail="the node runs without its cgroup: its memory limit is judged "
+                             "from samples of its process group, no CPU quota is set")
             return None
 
     def _on_oom(self, running: _Node) -> None:

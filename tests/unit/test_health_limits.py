@@ -57,9 +57,9 @@ def test_memory_at_the_limit_is_nothing_above_it_one_verdict():
     assert rss(watch, 0.3, 300 * MiB, incarnation=2) is not None
 
 
-def test_memory_samples_are_not_judged_where_the_kernel_enforces_the_limit():
+def test_where_the_kernel_enforces_the_limit_its_oom_report_is_the_verdict():
     watch = health(NodeRules(memory=150 * MiB), CGROUPS)
-    assert rss(watch, 0.0, 300 * MiB) is None
+    assert rss(watch, 0.0, 150 * MiB) is None  # a cgroup's usage stops at its limit
     enforced = Enforced("a", 1, 0.1, LimitKind.MEMORY, 150 * MiB, 150 * MiB,
                         Enforcer.CGROUP_V1)
     assert watch.observe(enforced) == Verdict("a", 1, LimitKind.MEMORY, 150 * MiB,
@@ -67,6 +67,12 @@ def test_memory_samples_are_not_judged_where_the_kernel_enforces_the_limit():
     assert watch.observe(enforced) is None
     assert watch.observe(Enforced("a", 0, 0.2, LimitKind.MEMORY, 1, 1,
                                   Enforcer.CGROUP_V1)) is None  # an older incarnation
+
+
+def test_a_node_left_outside_its_cgroup_is_still_judged_by_its_samples():
+    watch = health(NodeRules(memory=150 * MiB), CGROUPS)
+    assert rss(watch, 0.0, 300 * MiB) == Verdict("a", 1, LimitKind.MEMORY, 300 * MiB,
+                                                 150 * MiB, Enforcer.SAMPLING)
 
 
 def test_verdict_detail_is_what_the_record_shows():
