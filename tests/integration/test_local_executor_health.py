@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
 from dora_supervisor import cgroups, sampler
 from dora_supervisor.descriptor import Limits
@@ -175,3 +176,28 @@ def test_without_proc_psutil_reads_the_same_figures(tmp_path):
         os.killpg(leader.pid, signal.SIGKILL)
         leader.wait()
         native.close()
+
+
+def test_a_node_whose_cgroup_fails_runs_sampled_as_a_group_and_says_so(monkeypatch):
+    monkeypatch.delenv(cgroups.CGROUPS_ENV, raising=False)
+    if cgroups.probe() is None:
+        pytest.skip("this machine lets us create no cgroups")
+
+    def refuse(*args):
+        raise PermissionError("no cgroup for you")
+
+    monkeypatch.setattr(cgroups.Cgroups, "create", refuse)
+    seen = Collected()
+
+    async def scenario() -> None:
+        async with LocalExecutor(structlog.get_logger(), seen, 1.0) as executor:
+            await executor.spawn(launch("forker", FORKER, Watch(0.1, group=True,
+                                                                memory_max=50 * MiB)))
+            await wait_until_async(
+                lambda: [s for s in seen.of(Sampled) if (s.rss_bytes or 0) > 80 * MiB], 20,
+                "a group sample above the limit, for the core to judge")
+
+    with capture_logs() as logs:
+        run(scenario)
+    failed = [r for r in logs if r["event"] == "cgroup_failed"]
+    assert len(failed) == 1 and "no cgroup for you" in failed[0]["error"]
