@@ -10,6 +10,10 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dora_api.watchdog import Heartbeat
 
 __all__ = ["EventQueue"]
 
@@ -22,6 +26,13 @@ class EventQueue:
         self._per_input: collections.Counter[str] = collections.Counter()
         self._cond = threading.Condition()
         self._closed = False  # no more events will be delivered (after STOP)
+        self._heartbeat: Heartbeat | None = None  # the watchdog's, once the node is up
+
+    def beat_into(self, heartbeat: Heartbeat) -> None:
+        """From now on, taking and queueing events write `heartbeat` (the watchdog's)."""
+        with self._cond:
+            self._heartbeat = heartbeat
+            heartbeat.arm(bool(self._events))
 
     def put_input(self, event: dict, depth: int | None, drop_oldest: bool) -> None:
         input_id = event["id"]
@@ -37,6 +48,8 @@ class EventQueue:
                 return
             self._per_input[input_id] += 1
             self._events.append(event)
+            if self._heartbeat is not None:
+                self._heartbeat.queued()
             self._cond.notify_all()
 
     def put(self, event: dict) -> None:
@@ -44,6 +57,8 @@ class EventQueue:
         with self._cond:
             if not self._closed:
                 self._events.append(event)
+                if self._heartbeat is not None:
+                    self._heartbeat.queued()
                 self._cond.notify_all()
 
     def _remove_oldest(self, input_id: str) -> None:
@@ -74,6 +89,8 @@ class EventQueue:
             self._closed = True
             self._events.clear()
             self._per_input.clear()
+        if self._heartbeat is not None:
+            self._heartbeat.took(bool(self._events))
         self._cond.notify_all()
         return event
 
@@ -88,6 +105,8 @@ class EventQueue:
         """End the stream now; wakes every waiter, blocked producers drop their event."""
         with self._cond:
             self._closed = True
+            if self._heartbeat is not None:
+                self._heartbeat.took(False)  # nothing waits for a closed queue
             self._cond.notify_all()
 
     def empty(self) -> bool:

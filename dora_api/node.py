@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from dora_api import contract, parent
+from dora_api import contract, parent, watchdog
 from dora_api.contract import ContractError, NodeConfig
 from dora_api.events import EventQueue
 from dora_api.failures import FailedUpstreams
@@ -112,7 +112,10 @@ class Node(NodeLogging):
         self._token = liveliness.declare_token(self._ns.alive(self._id, self._incarnation))
         self._peers.wait_for(set(config.wait_for) - {self._id}, config.ready_timeout)
         atexit.register(self.close)
-        self._start_timers()
+        self._heartbeat = watchdog.attach(self._events)  # beats from here on
+        from dora_api.timers import start_timers  # here: most nodes have no timer
+
+        start_timers(self._inputs, self._events, self._timers_stop)
 
     # -- receiving ------------------------------------------------------------------
 
@@ -131,6 +134,12 @@ class Node(NodeLogging):
     def is_empty(self) -> bool:
         """No event queued right now."""
         return self._events.empty()
+
+    def keepalive(self, seconds: float | None = None) -> None:
+        """For `health.watchdog`: alive now, as if an event were taken; with `seconds`,
+        excused for that long too (call it before a call that legitimately blocks)."""
+        if self._heartbeat is not None:
+            self._heartbeat.keepalive(seconds)
 
     async def recv_async(self, timeout: float | None = None) -> dict | None:
         """`next()` for asyncio code: waits in a worker thread, not on the event loop."""
@@ -365,18 +374,6 @@ class Node(NodeLogging):
         timer = threading.Timer(1.0, os._exit, (1,))
         timer.daemon = True
         timer.start()
-
-    # -- timers ---------------------------------------------------------------------
-
-    def _start_timers(self) -> None:
-        from dora_api.timers import run_timers
-
-        timers = {i: s for i, s in self._inputs.items() if s.timer_interval is not None}
-        if timers:
-            thread = threading.Thread(target=run_timers, daemon=True, name="dora-timers",
-                                      args=(timers, self._events, self._timers_stop))
-            thread.start()
-
 
 def _pump(subscriber, on_sample) -> None:
     """Feed one input's samples to the event queue (a daemon thread, so it never keeps

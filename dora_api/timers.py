@@ -12,7 +12,7 @@ import time
 from dora_api.contract import InputConfig
 from dora_api.events import EventQueue
 
-__all__ = ["run_timers"]
+__all__ = ["start_timers", "run_timers"]
 
 
 def run_timers(timers: dict[str, InputConfig], events: EventQueue,
@@ -32,3 +32,11 @@ def run_timers(timers: dict[str, InputConfig], events: EventQueue,
                 schedule[input_id] = (interval, due + (missed + 1) * interval)
         next_due = min(due for _, due in schedule.values())
         stop.wait(max(0.0, next_due - time.monotonic()))
+
+
+def start_timers(inputs, events: EventQueue, stop: threading.Event) -> None:
+    """A daemon thread that ticks the node's timer inputs, if it has any."""
+    timers = {i: s for i, s in inputs.items() if s.timer_interval is not None}
+    if timers:
+        threading.Thread(target=run_timers, daemon=True, name="dora-timers",
+                         args=(timers, events, stop)).start()

@@ -18,12 +18,13 @@ import structlog
 
 from dora_api import contract
 from dora_supervisor import launch
-from dora_supervisor.descriptor import Dataflow
+from dora_supervisor.descriptor import CpuMode, Dataflow
 from dora_supervisor.executor import Executor, ExecutorFactory, Report
-from dora_supervisor.health import HealthWatch, sample_interval
+from dora_supervisor.health import HealthWatch, NodeRules, sample_interval
+from dora_supervisor.health_rules import cpu_kills
 from dora_supervisor.log_routing import LogRouter, keeps_line
 from dora_supervisor.node_output import LastWords, Stream
-from dora_supervisor.samples import NodeMetrics, Sampled
+from dora_supervisor.samples import Enforced, Heartbeat, NodeMetrics, Sampled
 from dora_supervisor.tree import Tree
 from dora_supervisor.tree_model import (
     CloseOutputs,
@@ -32,6 +33,7 @@ from dora_supervisor.tree_model import (
     Exited,
     Finished,
     Kill,
+    LimitExceeded,
     Liveliness,
     Log,
     NotifyFailed,
@@ -49,6 +51,8 @@ from dora_supervisor.zenoh_link import ZenohLink
 
 __all__ = ["DataflowRuntime"]
 
+_HEALTH_REPORTS = frozenset({Sampled, Heartbeat, Enforced})
+
 
 class DataflowRuntime:
     """Runs one dataflow to its end; `run()` returns how it finished (None: it did not)."""
@@ -63,7 +67,7 @@ class DataflowRuntime:
         self.result: Finished | None = None
         self.started_at = time.time()  # wall clock, for `dora list` / `status`
         self.ended_at: float | None = None
-        self.health = HealthWatch({n.id: n.health.lease for n in df.nodes})
+        self.health = HealthWatch({n.id: NodeRules.of(n) for n in df.nodes})
         self._new_executor = new_executor
         self._executor: Executor | None = None
         self._link: ZenohLink | None = None
@@ -90,8 +94,13 @@ class DataflowRuntime:
         try:
             async with self._new_executor(self.log, self, interval) as executor:
                 self._executor = executor
+                self.health.enforcement = enforcement = executor.enforcement
                 self.log.info("dataflow_started", name=self.df.name, nodes=len(self.df.nodes),
-                              descriptor=self.descriptor)
+                              descriptor=self.descriptor, enforced_by={
+                                  "memory": enforcement.memory.value,
+                                  "cpu": enforcement.cpu.value,
+                                  "cpu_throttle": enforcement.throttle})
+                self._warn_unavailable_throttle()
                 await self._execute(self.tree.start(time.monotonic()))
                 while self.result is None:
                     event = await self._queue.get()
@@ -146,6 +155,18 @@ class DataflowRuntime:
     def metrics(self, node: str) -> NodeMetrics:
         return self.health.metrics(node)
 
+    def _warn_unavailable_throttle(self) -> None:
+        """`cpu_mode: throttle` on a machine without a CPU quota: such nodes are killed
+        above their share instead, and the log says so once."""
+        for node in self.df.nodes:
+            rules = NodeRules.of(node)
+            if rules.cpu_mode is CpuMode.THROTTLE and cpu_kills(rules, self.health.enforcement):
+                self._node_logs[node.id].warning(
+                    "cpu_throttle_unavailable", cpu_mode=str(rules.cpu_mode),
+                    enforced_by=self.health.enforcement.cpu.value,
+                    detail="this machine offers no cgroup CPU quota: the node is killed "
+                           "above its share instead (reason cpu_limit)")
+
     def failure_details(self) -> list[str]:
         """For each node whose last exit was abnormal: what it last wrote on stderr."""
         return failure_report(self.tree, self._last_words.by_node)
@@ -194,15 +215,17 @@ class DataflowRuntime:
             self.df, node, dataflow_id=self.dataflow_id, descriptor=self.descriptor,
             incarnation=action.incarnation, restart_count=action.restart_count,
             wait_for=action.wait_for,
-            endpoints=self._link.node_endpoints(slot, upstream_slots)))
+            endpoints=self._link.node_endpoints(slot, upstream_slots),
+            watch=self.health.watch(node.id)))
 
     # -- what the executor and the zenoh link report ---------------------------------
 
     def on_report(self, event: Report) -> None:
-        if isinstance(event, Sampled):
+        if type(event) in _HEALTH_REPORTS:  # every few tenths of a second per node
             verdict = self.health.observe(event)
             if verdict is not None:
-                self._queue.put_nowait(Liveliness(verdict.node, verdict.incarnation, False))
+                self._queue.put_nowait(LimitExceeded(verdict.node, verdict.incarnation,
+                                                     verdict.reason, verdict.detail))
             return
         if isinstance(event, Exited):
             key = (event.node, event.incarnation)

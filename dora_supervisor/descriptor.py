@@ -17,7 +17,7 @@ __all__ = [
     "NodeSpec",
     "GroupSpec", "ModuleRef", "SupervisionFlags", "Dataflow", "parse_timer", "RestartPolicy", "Strategy",
     "AutoShutdown", "QueuePolicy", "RESTART_POLICIES", "STRATEGIES", "AUTO_SHUTDOWN",
-    "BRUTAL_KILL", "QUEUE_POLICIES",
+    "BRUTAL_KILL", "QUEUE_POLICIES", "CpuMode", "CPU_MODES",
 ]
 
 
@@ -52,12 +52,20 @@ class QueuePolicy(enum.StrEnum):
     BACKPRESSURE = "backpressure"
 
 
+class CpuMode(enum.StrEnum):
+    """What `limits.cpu` does to a node above it."""
+
+    KILL = "kill"  # stop it (reason cpu_limit); its restart policy applies
+    THROTTLE = "throttle"  # hold it to the share (a cgroup CPU quota, like systemd's CPUQuota=)
+
+
 # The spellings a descriptor may use: OTP's, then dora-rs's aliases for the same types.
 RESTART_POLICIES = {**{p.value: p for p in RestartPolicy}, "always": RestartPolicy.PERMANENT,
                     "on-failure": RestartPolicy.TRANSIENT, "never": RestartPolicy.TEMPORARY}
 STRATEGIES = tuple(s.value for s in Strategy)
 AUTO_SHUTDOWN = tuple(m.value for m in AutoShutdown)
 QUEUE_POLICIES = tuple(q.value for q in QueuePolicy)
+CPU_MODES = tuple(m.value for m in CpuMode)
 BRUTAL_KILL = 0.0  # `shutdown: brutal_kill` is a zero grace: SIGKILL at once
 
 
@@ -83,6 +91,7 @@ class Limits:
     cpu: float | None = None
     cpu_time: float | None = None
     open_files: int | None = None
+    cpu_mode: CpuMode = attrs.field(default=CpuMode.KILL, converter=CpuMode)
 
 
 @attrs.frozen

@@ -2,9 +2,11 @@
 
 Above the seam (coordinator, dataflow runtime, tree, health) nothing touches a process or
 `/proc`; below it an executor spawns and kills, and only *reports*: `Started`, `Exited`,
-`Sampled` events, output lines and the node's pipe notes. `LocalExecutor` (process groups
-on this machine) is the one implementation today; a daemon on another machine, speaking
-the same seam over zenoh, will be the second.
+`Sampled`, `Heartbeat` and `Enforced` events, output lines and the node's pipe notes. The
+core says what to measure and enforce for each node (`Launch.watch`); the executor says
+how its machine can (`Executor.enforcement`) and never judges a figure itself.
+`LocalExecutor` (process groups on this machine) is the one implementation today; a
+daemon on another machine, speaking the same seam over zenoh, will be the second.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ import structlog
 
 from dora_supervisor.descriptor import Limits
 from dora_supervisor.node_output import Stream
-from dora_supervisor.samples import Sampled
+from dora_supervisor.samples import Enforced, Enforcement, Heartbeat, Sampled, Watch
 from dora_supervisor.tree_model import Exited, Started
 
 __all__ = ["Launch", "Report", "Reports", "Executor", "ExecutorFactory"]
 
-Report = Started | Exited | Sampled
+Report = Started | Exited | Sampled | Heartbeat | Enforced
 
 
 @attrs.frozen
@@ -37,6 +39,7 @@ class Launch:
     env: dict[str, str] = attrs.field(repr=False)
     cwd: str
     limits: Limits = Limits()
+    watch: Watch | None = None  # None: the leader alone, at the executor's default interval
 
 
 class Reports(Protocol):
@@ -59,6 +62,11 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     async def __aexit__(self, *exc_info) -> None: ...
 
+    @property
+    def enforcement(self) -> Enforcement:
+        """How this executor's machine enforces limits; known once it has been entered."""
+        return Enforcement()
+
     @abc.abstractmethod
     async def spawn(self, launch: Launch) -> None:
         """Start `launch`; report `Started`, or `Exited` (code 127) when it cannot start."""
@@ -73,5 +81,5 @@ class Executor(abc.ABC):
 
 
 # How a dataflow runtime gets its executor: (its bound logger, where to report, how often
-# to report a `Sampled` per running node, in seconds).
+# to report a `Sampled` of a node launched without a `Watch`, in seconds).
 ExecutorFactory = Callable[[structlog.typing.BindableLogger, Reports, float], Executor]

@@ -11,7 +11,13 @@ A module file's own vocabulary is in `module_keys`.
 from __future__ import annotations
 
 from dora_api.contract import LEVELS
-from dora_supervisor.descriptor import AUTO_SHUTDOWN, QUEUE_POLICIES, RESTART_POLICIES, STRATEGIES
+from dora_supervisor.descriptor import (
+    AUTO_SHUTDOWN,
+    CPU_MODES,
+    QUEUE_POLICIES,
+    RESTART_POLICIES,
+    STRATEGIES,
+)
 from dora_supervisor.keytable import NO_EFFECT, Key, Section, choice, dora_rs, ref
 
 __all__ = [
@@ -47,6 +53,10 @@ _RESTART_POLICY = choice(RESTART_POLICIES, {
 _QUEUE_POLICY = choice(QUEUE_POLICIES, {
     "drop_oldest": "Drop the oldest queued message to make room (keep the newest N).",
     "backpressure": "Never drop: the sender waits.",
+})
+_CPU_MODE = choice(CPU_MODES, {
+    "kill": "Stop the node when it uses more than its share (reason cpu_limit).",
+    "throttle": "Hold the node to its share with a cgroup CPU quota; it keeps running.",
 })
 _INPUTS = Key("Inputs: input id -> `node/output`, a timer, or the long form `{source, "
               "queue_size, queue_policy, input_timeout}`.", ref("inputs"))
@@ -206,10 +216,15 @@ RESTART = Section("The node's restart (child) spec.", {
     "window": Key("The period of `max_restarts`.", ref("duration")),
 })
 LIMITS = Section("Resource limits of the node's process.", {
-    "memory": Key("Resident memory; exceeded -> the node is killed (reason memory_limit). "
-                  "Default: none.", ref("size")),
-    "cpu": Key("Share of one core, averaged over a few seconds; exceeded -> killed (reason "
-               "cpu_limit). Default: none.", ref("percent")),
+    "memory": Key("Resident memory of the node's whole process group; exceeded -> the group "
+                  "is killed within 0.5s (reason memory_limit). Default: none.", ref("size")),
+    "cpu": Key("Share of one core used by the node's process group, averaged over 2s (not "
+               "judged in its first 2s); exceeded -> killed (reason cpu_limit), or held to it "
+               "with `cpu_mode: throttle`. Default: none.", ref("percent")),
+    "cpu_mode": Key("What `cpu` does: kill (stop the node, reason cpu_limit) or throttle (a "
+                    "cgroup CPU quota, like systemd's CPUQuota=; where the machine offers no "
+                    "cgroups the node is killed instead). Default: kill.", _CPU_MODE,
+                    default="kill"),
     "cpu_time": Key("Total CPU time (RLIMIT_CPU). Default: none.", ref("duration")),
     "open_files": Key("Open file descriptors (RLIMIT_NOFILE). Default: inherited.",
                       {"type": "integer", "minimum": 1}),
@@ -217,8 +232,10 @@ LIMITS = Section("Resource limits of the node's process.", {
 HEALTH = Section("Health checking.", {
     "lease": Key("A frozen or cut-off node is declared dead after this long without its "
                  "liveliness token. Default: 2s.", ref("positiveDuration")),
-    "watchdog": Key("No event handled for this long -> the node is hung and restarted. Default: "
-                    "off.", ref("positiveDuration")),
+    "watchdog": Key("No event taken for this long while events wait for the node (a queued "
+                    "input or a timer tick) -> hung: killed and restarted (reason watchdog). "
+                    "Nodes using dora_api only; one that blocks on purpose calls "
+                    "`node.keepalive(seconds)`. Default: off.", ref("positiveDuration")),
 })
 DEPLOY = Section("Where the node runs.", {
     "machine": Key("Which `dora daemon --machine NAME` runs the node. Default: local.",

@@ -10,6 +10,7 @@ from dora_api import contract
 from dora_supervisor.descriptor import Dataflow, NodeSpec
 from dora_supervisor.executor import Launch
 from dora_supervisor.graph import upstream_nodes
+from dora_supervisor.samples import Watch
 from dora_supervisor.validate import resolve_command
 
 __all__ = ["node_argv", "node_cwd", "node_config", "node_env", "process_env", "consumers_of",
@@ -101,10 +102,10 @@ def link_slots(df: Dataflow, node: NodeSpec) -> tuple[str, list[str]]:
 
 def node_launch(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
                 incarnation: int, restart_count: int, wait_for: tuple[str, ...],
-                endpoints: dict) -> Launch:
-    """One incarnation of `node`, ready for an executor."""
+                endpoints: dict, watch: Watch | None = None) -> Launch:
+    """One incarnation of `node`, ready for an executor, measured as `watch` says."""
     env = node_env(df, node, dataflow_id=dataflow_id, descriptor=descriptor,
                    incarnation=incarnation, restart_count=restart_count, wait_for=wait_for,
                    endpoints=endpoints)
     return Launch(node.id, incarnation, restart_count, node_argv(df, node), env,
-                  node_cwd(df, node), node.limits)
+                  node_cwd(df, node), node.limits, watch)

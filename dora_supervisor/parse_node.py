@@ -14,10 +14,12 @@ from dora_api.contract import LEVELS, TIMER_PREFIX, parse_log_source
 from dora_supervisor.descriptor import (
     AUTO_SHUTDOWN,
     BRUTAL_KILL,
+    CPU_MODES,
     QUEUE_POLICIES,
     RESTART_POLICIES,
     STRATEGIES,
     Backoff,
+    CpuMode,
     Health,
     InputSpec,
     Limits,
@@ -299,7 +301,9 @@ class NodeParser(ValueParser):
             memory=self.convert(lraw.get("memory"), lpath + ("memory",), parse_size),
             cpu=self.convert(lraw.get("cpu"), lpath + ("cpu",), parse_percent),
             cpu_time=self.convert(lraw.get("cpu_time"), lpath + ("cpu_time",), parse_duration),
-            open_files=self.integer(lraw.get("open_files"), lpath + ("open_files",), None, 1))
+            open_files=self.integer(lraw.get("open_files"), lpath + ("open_files",), None, 1),
+            cpu_mode=self.choice(lraw.get("cpu_mode"), lpath + ("cpu_mode",), CPU_MODES,
+                                 CpuMode.KILL))
         hraw = self.mapping(raw.get("health"), path + ("health",), HEALTH_KEYS)
         lease, lease_path = self.either(hraw, path + ("health", "lease"), raw,
                                         "health_check_timeout")

@@ -1,5 +1,5 @@
-"""Node processes: spawn in their own process group, capture output, reap, kill the group,
-read the kernel's figures about a process.
+"""Node processes: spawn in their own process group, capture output, reap, kill the group.
+(Reading the kernel's figures about them is `sampler`'s job.)
 
 Nothing here decides anything: the tree says when to spawn and kill; this module does it
 and reports back what happened (start, exit status, lines, the node's control notes).
@@ -19,10 +19,8 @@ import psutil
 
 from dora_api import contract
 from dora_supervisor.node_output import Stream
-from dora_supervisor.samples import ProcessState
 
-__all__ = ["NodeProcess", "ProcFigures", "spawn", "wait_exit", "kill_group", "apply_rlimits",
-           "read_figures"]
+__all__ = ["NodeProcess", "spawn", "wait_exit", "kill_group", "apply_rlimits"]
 
 _SETPRIV = shutil.which("setpriv")
 _OUTPUT_DRAIN_S = 1.0  # after exit, wait this long for the last lines of output
@@ -45,8 +43,9 @@ class NodeProcess:
 
 async def spawn(node: str, incarnation: int, argv: list[str], env: dict[str, str], cwd: str,
                 on_line: Callable[[Stream, str], None],
-                on_note: Callable[[str], None]) -> NodeProcess:
-    """Start `argv` as the leader of a new process group, stdout/stderr piped.
+                on_note: Callable[[str], None], keep_fds: tuple[int, ...] = ()) -> NodeProcess:
+    """Start `argv` as the leader of a new process group, stdout/stderr piped, the file
+    descriptors `keep_fds` inherited as they are (a watchdog page).
 
     The child dies with the supervisor (parent-death signal via `setpriv` when available;
     `dora_api` nodes also set it themselves). Raises OSError when it cannot start."""
@@ -61,7 +60,7 @@ async def spawn(node: str, incarnation: int, argv: list[str], env: dict[str, str
         transport, protocol = await loop.subprocess_exec(
             lambda: _Protocol(loop), *argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            pass_fds=(write_fd,))
+            pass_fds=(write_fd, *keep_fds))
     except BaseException:
         os.close(read_fd)
         raise
@@ -104,52 +103,6 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-@attrs.frozen
-class ProcFigures:
-    """What the kernel says about one process right now."""
-
-    state: ProcessState
-    rss_bytes: int | None
-    cpu_time_s: float | None
-
-
-_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-_PSUTIL_STATES = {psutil.STATUS_RUNNING: "R", psutil.STATUS_SLEEPING: "S",
-                  psutil.STATUS_DISK_SLEEP: "D", psutil.STATUS_STOPPED: "T",
-                  psutil.STATUS_TRACING_STOP: "t", psutil.STATUS_ZOMBIE: "Z",
-                  psutil.STATUS_DEAD: "X", psutil.STATUS_IDLE: "I"}
-
-
-def read_figures(pid: int) -> ProcFigures | None:
-    """State, RSS and CPU time from one read of /proc/PID/stat (a third of psutil's cost,
-    which matters when it runs for every node every interval); psutil where there is no
-    /proc; None when the process is gone. Blocking: call it off the event loop."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return _figures_from_psutil(pid)
-    fields = data[data.rfind(b")") + 2:].split()  # fields[0] is field 3 of proc(5)
-    try:
-        return ProcFigures(ProcessState.from_letter(fields[0].decode()),
-                           int(fields[21]) * _PAGE_BYTES,
-                           (int(fields[11]) + int(fields[12])) / _TICKS_PER_S)
-    except (IndexError, ValueError):
-        return None
-
-
-def _figures_from_psutil(pid: int) -> ProcFigures | None:
-    try:
-        process = psutil.Process(pid)
-        with process.oneshot():
-            times = process.cpu_times()
-            return ProcFigures(ProcessState.from_letter(_PSUTIL_STATES.get(process.status(), "?")),
-                               process.memory_info().rss, times.user + times.system)
-    except psutil.Error:
-        return None
 
 
 def apply_rlimits(pid: int, cpu_time: float | None, open_files: int | None) -> None:

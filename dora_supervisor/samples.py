@@ -12,7 +12,8 @@ import enum
 
 import attrs
 
-__all__ = ["ProcessState", "Sampled", "NodeMetrics"]
+__all__ = ["ProcessState", "Sampled", "NodeMetrics", "Enforcer", "LimitKind", "Enforcement",
+           "Watch", "Heartbeat", "Enforced"]
 
 
 class ProcessState(enum.StrEnum):
@@ -37,8 +38,9 @@ class ProcessState(enum.StrEnum):
 
     @property
     def frozen(self) -> bool:
-        """Alive but doing nothing until someone sends SIGCONT."""
-        return self in (ProcessState.STOPPED, ProcessState.TRACED)
+        """Alive but doing nothing until someone sends SIGCONT. (Identity, not `in`: it
+        runs for every sample, and an enum's equality is slow.)"""
+        return self is ProcessState.STOPPED or self is ProcessState.TRACED
 
 
 @attrs.frozen
@@ -62,3 +64,86 @@ class NodeMetrics:
 
     rss_bytes: int | None = None
     cpu_percent: float | None = None
+
+
+class Enforcer(enum.StrEnum):
+    """Who enforces or measures a limit: the `enforced_by` of the records."""
+
+    CGROUP_V2 = "cgroup_v2"  # the kernel, in a cgroup v2 per node
+    CGROUP_V1 = "cgroup_v1"  # the kernel, in a cgroup of each v1 hierarchy per node
+    SAMPLING = "sampling"  # the executor reads /proc, the core compares
+    HEARTBEAT = "heartbeat"  # the node's own event loop, through its watchdog page
+
+
+class LimitKind(enum.StrEnum):
+    """Which limit a record is about (its `limit` field)."""
+
+    MEMORY = "memory"
+    CPU = "cpu"
+    WATCHDOG = "watchdog"
+    LEASE = "lease"
+
+    @property
+    def unit(self) -> str:
+        """The unit of a record's `measured` and `threshold`."""
+        return {"memory": "bytes", "cpu": "percent"}.get(self.value, "s")
+
+
+@attrs.frozen
+class Enforcement:
+    """What an executor's machine offers, found once when the executor starts.
+
+    `memory`: the kernel enforces a memory limit (a cgroup per node) or the group's RSS
+    is sampled; `cpu`: how a group's CPU time is read; `throttle`: whether a CPU quota
+    (`limits.cpu_mode: throttle`) can be set at all."""
+
+    memory: Enforcer = Enforcer.SAMPLING
+    cpu: Enforcer = Enforcer.SAMPLING
+    throttle: bool = False
+
+
+@attrs.frozen
+class Watch:
+    """What the core asks an executor to measure and enforce for one node incarnation.
+
+    A `Sampled` every `interval` seconds: of the leader process alone, or of the whole
+    process group when `group` (a memory or CPU limit judges the group). `memory_max`
+    is enforced by the kernel where the executor's `Enforcement` says it can; `cpu_quota`
+    (percent of one core) is set only where it can throttle. `heartbeat`: the node gets a
+    watchdog page and each sample comes with a `Heartbeat`."""
+
+    interval: float
+    group: bool = False
+    memory_max: int | None = None
+    cpu_quota: float | None = None
+    heartbeat: bool = False
+
+
+@attrs.frozen
+class Heartbeat:
+    """A node's watchdog page as read at `at`.
+
+    All four times are the machine's monotonic clock, shared by the node and its
+    executor: when the node last took an event (or called `keepalive`), since when events
+    have been waiting for it (0: none), and until when it said it may block (0: never)."""
+
+    node: str
+    incarnation: int
+    at: float
+    taken_at: float
+    waiting_since: float
+    excused_until: float
+
+
+@attrs.frozen
+class Enforced:
+    """The machine enforced a limit by itself: the kernel's OOM killer struck in the
+    node's cgroup at `measured` bytes (its peak) against `threshold` (the limit)."""
+
+    node: str
+    incarnation: int
+    at: float
+    limit: LimitKind
+    measured: float
+    threshold: float
+    enforced_by: Enforcer

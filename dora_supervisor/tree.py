@@ -59,6 +59,8 @@ __all__ = ["Tree", "ROOT"]
 
 ROOT = "dataflow"
 _LIVELINESS_CONFIRM_S = 0.25  # a vanished token is acted on only if the node did not exit
+# The record a health verdict is logged as (any other limit: `limit_exceeded`).
+_LIMIT_RECORDS = {ExitReason.WATCHDOG: "watchdog", ExitReason.LIVELINESS_LOST: "liveliness_lost"}
 
 
 @attrs.frozen
@@ -265,8 +267,8 @@ class Tree:
         worker = self._current(event.node, event.incarnation)
         if worker is None or not worker.state.up:
             return
-        self.log("limit_exceeded", "warning", node=worker.id, reason=str(event.reason),
-                 **event.detail)
+        self.log(_LIMIT_RECORDS.get(event.reason, "limit_exceeded"), "warning", node=worker.id,
+                 reason=str(event.reason), **event.detail)
         worker.stop_cause = event.reason
         worker.state = WorkerState.STOPPING
         self.emit(Kill(worker.id, worker.incarnation))

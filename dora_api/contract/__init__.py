@@ -33,6 +33,7 @@ from dora_api.contract.config import (
     NODE_ID_ENV,
     PARENT_PID_ENV,
     READY_TIMEOUT_S,
+    WATCHDOG_FD_ENV,
     Endpoints,
     InputConfig,
     NodeConfig,
@@ -62,16 +63,20 @@ from dora_api.contract.logs import (
     passes,
 )
 from dora_api.contract.messages import (
+    HEARTBEAT_BYTES,
     LOG_MARK,
     Ack,
     ClosingNote,
     ControlMessage,
     FailedMessage,
     FlushedNote,
+    HeartbeatField,
+    HeartbeatTimes,
     LogRecord,
     PipeNote,
     RestartedMessage,
     StopMessage,
+    arm_heartbeat,
     decode_ack,
     decode_control,
     decode_flush_marker,
@@ -83,6 +88,8 @@ from dora_api.contract.messages import (
     encode_log_line,
     encode_note,
     is_flush_marker,
+    read_heartbeat,
+    write_heartbeat,
 )
 from dora_api.contract.timers import TIMER_PREFIX, parse_timer
 from dora_api.contract.transport import zenoh_config
@@ -91,7 +98,8 @@ __all__ = [
     # errors
     "ContractError",
     # config
-    "CONFIG_ENV", "CONTROL_FD_ENV", "PARENT_PID_ENV", "NODE_ID_ENV", "DATAFLOW_ID_ENV",
+    "CONFIG_ENV", "CONTROL_FD_ENV", "WATCHDOG_FD_ENV", "PARENT_PID_ENV", "NODE_ID_ENV",
+    "DATAFLOW_ID_ENV",
     "CONFIG_VERSION", "READY_TIMEOUT_S", "Endpoints", "InputConfig", "OperatorConfig",
     "NodeConfig", "encode_config", "decode_config", "config_from_environ",
     # messages
@@ -103,6 +111,8 @@ __all__ = [
     # logs as data
     "LEVELS", "LOG_SOURCE", "dora_level", "passes", "LogFilter", "parse_log_source",
     "LogMessage", "encode_log_message", "decode_log_message",
+    "HEARTBEAT_BYTES", "HeartbeatField", "HeartbeatTimes", "arm_heartbeat", "write_heartbeat",
+    "read_heartbeat",
     # keys
     "Namespace", "TokenKind", "PeerToken", "ALL_NODES", "is_builtin_source", "split_source",
     # codec

@@ -19,13 +19,14 @@ from dora_api.contract.keys import is_builtin_source, split_source
 from dora_api.contract.timers import parse_timer
 
 __all__ = [
-    "CONFIG_ENV", "CONTROL_FD_ENV", "PARENT_PID_ENV", "NODE_ID_ENV", "DATAFLOW_ID_ENV",
+    "CONFIG_ENV", "CONTROL_FD_ENV", "WATCHDOG_FD_ENV", "PARENT_PID_ENV", "NODE_ID_ENV", "DATAFLOW_ID_ENV",
     "CONFIG_VERSION", "READY_TIMEOUT_S", "Endpoints", "InputConfig", "OperatorConfig",
     "NodeConfig", "encode_config", "decode_config", "config_from_environ",
 ]
 
 CONFIG_ENV = "DORA_NODE_CONFIG"  # JSON: `encode_config(NodeConfig)`
 CONTROL_FD_ENV = "DORA_CONTROL_FD"  # write end of a pipe: node -> supervisor notes
+WATCHDOG_FD_ENV = "DORA_WATCHDOG_FD"  # a shared heartbeat page (`messages.arm_heartbeat`)
 PARENT_PID_ENV = "DORA_PARENT_PID"  # the supervisor's pid, for the parent-death signal
 NODE_ID_ENV = "DORA_NODE_ID"  # for programs that are not dora_api nodes
 DATAFLOW_ID_ENV = "DORA_DATAFLOW_ID"

@@ -1,19 +1,23 @@
 """Everything a node and its supervisor say to each other besides data and config.
 
-Four families, each with one encoder and one decoder; a decoder given anything else
-raises ContractError:
+Five families, each with one encoder and one decoder; a decoder given anything else
+raises ContractError (the heartbeat page, read while the node writes it, says None):
 - control messages, supervisor -> node over zenoh (`Namespace.to`): stop, restarted,
   failed;
 - pipe notes, node -> supervisor over the control fd: closing, flushed;
 - structured log lines a node writes on stderr (`LOG_MARK`);
 - the end-of-stream marker a node puts on each output as it closes, and the
-  acknowledgement a consumer answers it with (`Namespace.ack`).
+  acknowledgement a consumer answers it with (`Namespace.ack`);
+- the heartbeat page, node -> supervisor in shared memory (`WATCHDOG_FD_ENV`): when
+  the node last took an event and since when events wait for it.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import re
+import struct
 
 import attrs
 
@@ -27,6 +31,8 @@ __all__ = [
     "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
     "is_flush_marker", "encode_flush_marker", "decode_flush_marker",
     "Ack", "encode_ack", "decode_ack",
+    "HEARTBEAT_BYTES", "HeartbeatField", "HeartbeatTimes", "arm_heartbeat", "write_heartbeat",
+    "read_heartbeat",
 ]
 
 _INCARNATION = re.compile(r"^[0-9]+$")
@@ -206,3 +212,50 @@ def decode_ack(payload: bytes) -> Ack:
     if not consumer or not output:
         raise ContractError(f"malformed end-of-stream acknowledgement: {payload[:80]!r}")
     return Ack(consumer, output)
+
+
+# -- the heartbeat page (node -> supervisor, shared memory) ---------------------------
+#
+# Four little-endian 8-byte words: a magic word (0 until the node arms the page), then
+# three CLOCK_MONOTONIC times as doubles (`time.monotonic()` on both sides). Each time is
+# one aligned 8-byte store, so a reader never sees half of one; a reader may see one
+# field newer than another, which the supervisor's rule tolerates (it takes the latest).
+
+_HEARTBEAT_MAGIC = int.from_bytes(b"DORA-WD\x01", "little")  # the last byte: the version
+_HEARTBEAT = struct.Struct("<Qddd")
+_TIME = struct.Struct("<d")
+HEARTBEAT_BYTES = _HEARTBEAT.size
+
+
+class HeartbeatField(enum.IntEnum):
+    """Where each time is in the page (its byte offset)."""
+
+    TAKEN_AT = 8  # the node last took an event, or said it is alive (`keepalive`)
+    WAITING_SINCE = 16  # events have waited since then; 0: none waits
+    EXCUSED_UNTIL = 24  # the node said it may block until then (`keepalive(seconds)`)
+
+
+@attrs.frozen
+class HeartbeatTimes:
+    taken_at: float
+    waiting_since: float
+    excused_until: float
+
+
+def arm_heartbeat(page, now: float, waiting: bool) -> None:
+    """Start the heartbeat: a node's page means nothing until it is armed."""
+    _HEARTBEAT.pack_into(page, 0, 0, now, now if waiting else 0.0, 0.0)
+    struct.pack_into("<Q", page, 0, _HEARTBEAT_MAGIC)
+
+
+def write_heartbeat(page, field: HeartbeatField, value: float) -> None:
+    _TIME.pack_into(page, field, value)
+
+
+def read_heartbeat(page) -> HeartbeatTimes | None:
+    """The page's times; None while the node has not armed it (not started yet, or not
+    a dora_api node)."""
+    magic, taken_at, waiting_since, excused_until = _HEARTBEAT.unpack_from(page, 0)
+    if magic != _HEARTBEAT_MAGIC:
+        return None
+    return HeartbeatTimes(taken_at, waiting_since, excused_until)

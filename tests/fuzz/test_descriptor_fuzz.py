@@ -169,7 +169,8 @@ def check_model(dataflow) -> None:
         backoff = node.restart.backoff
         numbers += [node.shutdown, node.health.lease, node.health.watchdog, backoff.initial,
                     backoff.max, backoff.multiplier, backoff.jitter, node.restart.window,
-                    node.restart.max_restarts, *attrs.astuple(node.limits),
+                    node.restart.max_restarts,
+                    *(v for v in attrs.astuple(node.limits) if not isinstance(v, str)),
                     *(i.queue_size for i in node.inputs)]
         assert all(isinstance(v, str) for v in (*node.args, *node.env.values())), node
     for number in numbers:

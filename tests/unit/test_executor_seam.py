@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dora_supervisor"
-BELOW = {"process", "local_executor"}  # the local executor and what it uses
-ABOVE = ["coordinator", "dataflow_runtime", "executor", "health", "samples", "node_output",
-         "launch", "zenoh_link", "tree", "tree_model", "tree_stop", "tree_restart",
-         "tree_view", "policy", "logs", "log_routing", "control_service",
-         "control_server", "background"]
+# The local executor and what it uses.
+BELOW = {"process", "local_executor", "sampler", "cgroups", "cgroup_node", "watchdog_page"}
+ABOVE = ["coordinator", "dataflow_runtime", "executor", "health", "health_rules", "samples",
+         "node_output", "launch", "zenoh_link", "tree", "tree_model", "tree_stop", "tree_restart",
+         "tree_view", "policy", "logs", "log_routing", "control_service", "control_server",
+         "background"]
 # The coordinator picks the default executor: the one place that names it.
 MAY_NAME_THE_LOCAL_EXECUTOR = {"coordinator"}
 

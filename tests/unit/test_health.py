@@ -6,19 +6,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dora_supervisor.health import HealthWatch, LivelinessLost, sample_interval
-from dora_supervisor.samples import NodeMetrics, ProcessState, Sampled
+from dora_supervisor.health import HealthWatch, NodeRules, Verdict, sample_interval
+from dora_supervisor.health_rules import SAMPLING_JITTER_S
+from dora_supervisor.samples import Enforcer, LimitKind, NodeMetrics, ProcessState, Sampled
 
 LEASE = 1.0
 EPSILON = 1e-6
+DUE = LEASE - SAMPLING_JITTER_S  # a pass may start late: this much frozen counts
 FROZEN, RUNNING = ProcessState.STOPPED, ProcessState.SLEEPING
 
 
 def watch() -> HealthWatch:
-    return HealthWatch({"a": LEASE, "b": 3.0})
+    return HealthWatch({"a": NodeRules(lease=LEASE), "b": NodeRules(lease=3.0)})
 
 
-def feed(health: HealthWatch, *samples: tuple) -> list[LivelinessLost]:
+def LivelinessLost(node: str, incarnation: int, frozen_s: float, lease: float = LEASE):  # noqa: N802
+    """The verdict about a node frozen for `frozen_s` against its `lease`."""
+    return Verdict(node, incarnation, LimitKind.LEASE, frozen_s, lease, Enforcer.SAMPLING)
+
+
+def feed(health: HealthWatch, *samples: tuple) -> list[Verdict]:
     """Each sample as (at, state) or (at, state, incarnation); the verdicts it produced."""
     verdicts = []
     for sample in samples:
@@ -29,8 +36,14 @@ def feed(health: HealthWatch, *samples: tuple) -> list[LivelinessLost]:
     return verdicts
 
 
-def test_frozen_for_a_lease_minus_epsilon_is_nothing():
-    assert feed(watch(), (10.0, FROZEN), (10.5, FROZEN), (11.0 - EPSILON, FROZEN)) == []
+def test_frozen_for_a_lease_minus_the_sampling_jitter_minus_epsilon_is_nothing():
+    assert feed(watch(), (10.0, FROZEN), (10.5, FROZEN), (10.0 + DUE - EPSILON, FROZEN)) == []
+
+
+def test_a_pass_that_started_a_little_late_does_not_cost_a_whole_interval():
+    health = watch()
+    assert feed(health, (10.0, FROZEN), (10.5, FROZEN)) == []
+    assert feed(health, (10.0 + DUE, FROZEN)) == [LivelinessLost("a", 1, 10.0 + DUE - 10.0)]
 
 
 def test_frozen_for_a_lease_is_one_verdict_reported_once():
@@ -44,7 +57,7 @@ def test_the_lease_is_the_nodes_own():
     health = watch()
     assert health.observe(Sampled("b", 1, 0.0, FROZEN)) is None
     assert health.observe(Sampled("b", 1, 2.9, FROZEN)) is None
-    assert health.observe(Sampled("b", 1, 3.0, FROZEN)) == LivelinessLost("b", 1, 3.0)
+    assert health.observe(Sampled("b", 1, 3.0, FROZEN)) == LivelinessLost("b", 1, 3.0, 3.0)
 
 
 def test_a_running_process_is_never_a_verdict():
@@ -146,4 +159,4 @@ def test_verdicts_are_exactly_those_of_the_definition(steps):
     health = watch()
     given_at = [i for i, (t, frozen, inc) in enumerate(samples)
                 if health.observe(Sampled("a", inc, t, FROZEN if frozen else RUNNING))]
-    assert given_at == brute_force(samples, LEASE)
+    assert given_at == brute_force(samples, DUE)

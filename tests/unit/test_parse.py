@@ -11,6 +11,7 @@ import pytest
 from dora_supervisor.descriptor import (
     BRUTAL_KILL,
     Backoff,
+    CpuMode,
     Dataflow,
     Health,
     Limits,
@@ -370,6 +371,15 @@ def test_supervision_limits_and_health_sections():
     assert spec.machine == "robot-a"
 
 
+def test_cpu_mode_defaults_to_kill_and_takes_throttle():
+    df = model("""
+        nodes:
+          - {id: a, path: a.py, limits: {cpu: 30%}}
+          - {id: b, path: a.py, limits: {cpu: 30%, cpu_mode: throttle}}
+    """)
+    assert [n.limits.cpu_mode for n in df.nodes] == [CpuMode.KILL, CpuMode.THROTTLE]
+
+
 # -- inputs ------------------------------------------------------------------------------------
 
 
@@ -562,6 +572,9 @@ def test_build_steps_are_one_command_per_line():
     ("nodes:\n  - {id: a, path: a.py, significant: maybe}", "expected true or false"),
     ("nodes:\n  - {id: a, path: a.py, restart: {policy: sometimes}}", "unknown value"),
     ("nodes:\n  - {id: a, path: a.py, limits: {memory: 256 megs}}", "invalid size"),
+    ("nodes:\n  - {id: a, path: a.py, limits: {cpu_mode: throtle}}",
+     "nodes[0].limits.cpu_mode: unknown value 'throtle'; expected one of kill, throttle "
+     "(did you mean 'throttle'?)"),
     ("supervision: {strategy: one_for_none}\nnodes:\n  - {id: a, path: a.py}",
      "did you mean 'one_for_one'?"),
 ])

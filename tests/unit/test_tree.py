@@ -460,6 +460,20 @@ def test_a_limit_kill_counts_as_a_crash_with_its_own_reason():
     assert len(sim.tree.sups["dataflow"].history) == 1
 
 
+@pytest.mark.parametrize(("reason", "record"), [
+    ("watchdog", "watchdog"), ("liveliness_lost", "liveliness_lost"),
+    ("cpu_limit", "limit_exceeded")])
+def test_a_health_verdict_is_logged_under_its_own_record(reason, record):
+    from dora_supervisor.policy import ExitReason
+    from dora_supervisor.tree_model import LimitExceeded
+
+    sim = Sim(THREE % "one_for_one")
+    sim.post(LimitExceeded("b", sim.incarnation("b"), ExitReason(reason), {"limit": "x"}))
+    assert sim.kills == ["b"]
+    assert sim.logged(record) == [{"node": "b", "reason": reason, "limit": "x"}]
+    assert sim.logged("node_exited")[-1]["reason"] == reason
+
+
 # -- requests answer their caller -------------------------------------------------------
 
 

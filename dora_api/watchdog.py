@@ -1,0 +1,86 @@
+"""The node's side of the watchdog: a heartbeat written by its own event loop.
+
+A node with `health.watchdog` gets a small page of shared memory from its supervisor
+(`contract.WATCHDOG_FD_ENV`). Three things are written into it, each a plain memory
+store (no system call, no thread):
+- the node's main loop takes an event (`next`, iteration, `try_recv`, `drain`,
+  `recv_async`) or calls `Node.keepalive()`: "I took an event at T";
+- an event is queued while the queue was empty: "events wait since T";
+- `Node.keepalive(seconds)`: "I may block until T".
+No background thread ever writes "I took an event": a main loop stuck in a blocking call
+stops the heartbeat, however busy the node's other threads are. The supervisor reads the
+page and judges (events waiting for a whole watchdog period, none taken: hung).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import time
+
+from dora_api import contract
+from dora_api.contract import HeartbeatField
+
+__all__ = ["Heartbeat", "attach"]
+
+
+class Heartbeat:
+    """Writes the node's heartbeat page. `queued` and `took` run under the event queue's
+    lock; `keepalive` writes only its own fields, from any thread."""
+
+    def __init__(self, page) -> None:
+        self._page = page
+        self._waiting = False
+
+    @classmethod
+    def from_environ(cls) -> Heartbeat | None:
+        """The page the supervisor handed over, if any; its fd is closed once mapped and
+        the variable removed, so the node's own children never inherit either."""
+        fd = os.environ.pop(contract.WATCHDOG_FD_ENV, None)
+        if not fd:
+            return None
+        try:
+            page = mmap.mmap(int(fd), mmap.PAGESIZE)
+        except (OSError, ValueError):
+            return None
+        finally:
+            try:
+                os.close(int(fd))
+            except (OSError, ValueError):
+                pass
+        return cls(page)
+
+    def arm(self, waiting: bool) -> None:
+        """Start beating: until now the supervisor ignored the page (start-up)."""
+        self._waiting = waiting
+        contract.arm_heartbeat(self._page, time.monotonic(), waiting)
+
+    def queued(self) -> None:
+        """An event was queued: if none was waiting, events wait from now on."""
+        if not self._waiting:
+            self._waiting = True
+            contract.write_heartbeat(self._page, HeartbeatField.WAITING_SINCE, time.monotonic())
+
+    def took(self, still_waiting: bool) -> None:
+        """The main loop took an event; `still_waiting`: more are queued."""
+        contract.write_heartbeat(self._page, HeartbeatField.TAKEN_AT, time.monotonic())
+        if not still_waiting and self._waiting:
+            self._waiting = False
+            contract.write_heartbeat(self._page, HeartbeatField.WAITING_SINCE, 0.0)
+
+    def keepalive(self, seconds: float | None = None) -> None:
+        """Alive now, as if an event had been taken; with `seconds`, excused for that long."""
+        now = time.monotonic()
+        contract.write_heartbeat(self._page, HeartbeatField.TAKEN_AT, now)
+        if seconds is not None:
+            contract.write_heartbeat(self._page, HeartbeatField.EXCUSED_UNTIL,
+                                     now + max(0.0, seconds))
+
+
+def attach(events) -> Heartbeat | None:
+    """The node's heartbeat page, fed by its event queue from now on (start-up is not a
+    hang: the supervisor ignores the page until it is armed); None without a watchdog."""
+    heartbeat = Heartbeat.from_environ()
+    if heartbeat is not None:
+        events.beat_into(heartbeat)
+    return heartbeat
