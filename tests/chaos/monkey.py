@@ -115,6 +115,7 @@ class RunLog:
         self.seen: dict[str, tuple[int, int, int, int]] = {}  # sink -> (pid, seq, total, bad)
         self.bad: list[str] = []
         self.lost: list[dict] = []  # messages_lost records
+        self.stop_exits: list[dict] = []  # node_exited records once the stop has begun
 
     def poll(self) -> RunLog:
         with open(self._path, "rb") as handle:
@@ -138,6 +139,8 @@ class RunLog:
             self.started[node] = (record["incarnation"], record["pid"])
         elif event == "node_exited":
             self.exited[node] = record["incarnation"]
+            if "dataflow_stopping" in self.counts:
+                self.stop_exits.append(record)
         elif event == "messages_lost":
             self.lost.append(record)
         elif event == "node_output":
