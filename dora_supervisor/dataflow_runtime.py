@@ -20,7 +20,7 @@ from dora_supervisor import launch
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.executor import Executor, ExecutorFactory, Report
 from dora_supervisor.health import HealthWatch, sample_interval
-from dora_supervisor.node_output import LastWords, Stream
+from dora_supervisor.node_output import LastWords, OutputLine, Stream
 from dora_supervisor.samples import NodeMetrics, Sampled
 from dora_supervisor.tree import Tree
 from dora_supervisor.tree_model import (
@@ -199,9 +199,12 @@ class DataflowRuntime:
                 event = attrs.evolve(event, flushed=True)
         self._queue.put_nowait(event)
 
-    def on_line(self, node: str, stream: Stream, line: str) -> None:
-        record = self._last_words.record(node, stream, line)
-        getattr(self._node_logs[node], record.level)(record.event, **record.fields)
+    def on_line(self, node: str, stream: Stream, line: OutputLine) -> None:
+        log = self._node_logs[node]
+        record = self._last_words.record(node, stream, line.shown)
+        getattr(log, record.level)(record.event, **record.fields)
+        if line.truncated:
+            log.warning("line_truncated", stream=stream, bytes=line.size, kept=line.kept)
 
     def on_note(self, node: str, incarnation: int, line: str) -> None:
         try:

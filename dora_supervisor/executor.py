@@ -17,7 +17,7 @@ import attrs
 import structlog
 
 from dora_supervisor.descriptor import Limits
-from dora_supervisor.node_output import Stream
+from dora_supervisor.node_output import OutputLine, Stream
 from dora_supervisor.samples import Sampled
 from dora_supervisor.tree_model import Exited, Started
 
@@ -44,7 +44,7 @@ class Reports(Protocol):
 
     def on_report(self, event: Report) -> None: ...
 
-    def on_line(self, node: str, stream: Stream, line: str) -> None: ...
+    def on_line(self, node: str, stream: Stream, line: OutputLine) -> None: ...
 
     def on_note(self, node: str, incarnation: int, note: str) -> None: ...
 

@@ -5,7 +5,8 @@ intact, none twice, none out of order. Reports what it saw as lines:
   RESTARTED <node>                             a NODE_RESTARTED event, where it came
   BAD <what>                                   a corrupted, duplicated or reordered message
   SEEN <pid> <seq> <total> <bad>               (--every S) progress, every S seconds
-  STOP <id>, RECEIVED <total> BAD <bad>        at the end
+  STOP <id>, RECEIVED <total> BAD <bad>        at the end, and
+  MAXGAP <seconds>                             the longest wait between two messages
 
 --delay S   sleep S seconds per message (a slow consumer: backpressure)
 """
@@ -28,6 +29,7 @@ last_seq: dict[tuple[int, int], int] = {}  # (pid, restart) -> last sequence num
 run: list | None = None  # [pid, restart, first, last, count] of the current stretch
 total = bad = 0
 latest = (0, -1)
+last_at, max_gap = None, 0.0
 next_report = time.monotonic() + (args.every or 0)
 
 
@@ -46,6 +48,9 @@ for event in node:
             print(f"BAD corrupt {bytes(event['value'][:24]).hex()}", flush=True)
             continue
         pid, restart, seq = found
+        now = time.monotonic()
+        max_gap = max(max_gap, now - (last_at or now))
+        last_at = now
         before = last_seq.get((pid, restart))
         if before is not None and seq <= before:
             bad += 1
@@ -74,3 +79,4 @@ for event in node:
         next_report = time.monotonic() + args.every
 end_run()
 print(f"RECEIVED {total} BAD {bad}", flush=True)
+print(f"MAXGAP {max_gap:.3f}", flush=True)
