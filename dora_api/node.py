@@ -16,6 +16,7 @@ from typing import Any
 
 from dora_api import contract, parent
 from dora_api.contract import ContractError, NodeConfig
+from dora_api.delivery import Delivery
 from dora_api.events import EventQueue
 from dora_api.peers import Peers
 
@@ -61,7 +62,8 @@ class Node:
             if not spec.is_builtin}
         self._outputs: list[str] = list(config.outputs)
         self._consumed = set(config.consumers)
-        self._events = EventQueue()
+        self._delivery = Delivery(config, self._sources, self._upstream_restarted)
+        self._events = EventQueue(self._delivery.taken, self._delivery.dropped)
         self._lock = threading.Lock()
         self._closed_inputs: set[str] = set()
         self._flushed: dict[str, int] = {}  # input id -> last flushed upstream incarnation
@@ -153,10 +155,7 @@ class Node:
             return  # no other node consumes it: nothing to publish
         kind, payload = contract.encode_value(data)
         attachment = contract.encode_attachment(kind, metadata)
-        if attachment is None:
-            publisher.put(payload)
-        else:
-            publisher.put(payload, attachment=attachment)
+        publisher.put(payload, attachment=self._delivery.stamp(output_id, attachment))
 
     # -- introspection --------------------------------------------------------------
 
@@ -248,7 +247,8 @@ class Node:
         depth, drop_oldest = spec.queue_size, spec.drops_oldest
         put = self._events.put_input
         decode_attachment, decode_value = contract.decode_attachment, contract.decode_value
-        is_flush_marker = contract.is_flush_marker
+        is_flush_marker, split_stamp = contract.is_flush_marker, contract.split_stamp
+        delivery = self._delivery
 
         def on_sample(sample) -> None:
             attachment = sample.attachment
@@ -256,6 +256,9 @@ class Node:
             if is_flush_marker(raw):
                 self._on_flush(input_id, raw)
                 return
+            position, raw = split_stamp(raw)
+            if position is not None and not delivery.accept(input_id, position):
+                return  # a late message of an incarnation whose restart was announced
             try:
                 kind, metadata = decode_attachment(raw)
                 value = decode_value(kind, sample.payload.to_bytes())
@@ -265,6 +268,8 @@ class Node:
                 return
             put({"type": "INPUT", "id": input_id, "value": value, "metadata": metadata,
                  "kind": "dora"}, depth, drop_oldest)
+            if position is not None:
+                delivery.queued(input_id, position)
 
         return on_sample
 
@@ -298,8 +303,11 @@ class Node:
                 self._send_stop("MANUAL")
             case contract.RestartedMessage(node=restarted) if any(
                     node == restarted for node, _ in self._sources.values()):
-                self._events.put({"type": "NODE_RESTARTED", "id": restarted,
-                                  "kind": "dora", "value": None, "metadata": {}})
+                self._delivery.upstream_restarted(message)
+
+    def _upstream_restarted(self, node: str) -> None:
+        self._events.put({"type": "NODE_RESTARTED", "id": node, "kind": "dora",
+                          "value": None, "metadata": {}})
 
     def _put_error(self, error: str, event_id: str | None = None) -> None:
         """An ERROR event: input the node cannot read, reported instead of raised."""

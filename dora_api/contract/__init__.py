@@ -6,7 +6,9 @@ imports: zenoh and pyarrow are loaded only when a session is opened or an Arrow 
 is sent or received.
 
 - `config`: `NodeConfig` and its records, the env variable names, the JSON codec.
-- `messages`: control messages, pipe notes, log lines, end-of-stream marker and ack.
+- `messages`: control messages, pipe notes, log lines, end-of-stream marker and ack,
+  the position stamp of data messages.
+- `ledger`: the file a node keeps its message counts in, for delivery accounting.
 - `keys`: key expressions (builders and parsers) and input sources.
 - `codec`: data payloads and their attachments.
 - `timers`: the timer grammar.
@@ -49,6 +51,15 @@ from dora_api.contract.keys import (
     is_builtin_source,
     split_source,
 )
+from dora_api.contract.ledger import (
+    LEDGER_ENV,
+    LEDGER_INPUT_WORDS,
+    InputTally,
+    Ledger,
+    LedgerLayout,
+    pack_position,
+    read_ledger,
+)
 from dora_api.contract.messages import (
     LOG_MARK,
     Ack,
@@ -56,7 +67,9 @@ from dora_api.contract.messages import (
     ControlMessage,
     FlushedNote,
     LogRecord,
+    MovedNote,
     PipeNote,
+    Position,
     RestartedMessage,
     StopMessage,
     decode_ack,
@@ -70,6 +83,8 @@ from dora_api.contract.messages import (
     encode_log_line,
     encode_note,
     is_flush_marker,
+    split_stamp,
+    stamp_attachment,
 )
 from dora_api.contract.timers import TIMER_PREFIX, parse_timer
 from dora_api.contract.transport import zenoh_config
@@ -83,10 +98,12 @@ __all__ = [
     "NodeConfig", "encode_config", "decode_config", "config_from_environ",
     # messages
     "StopMessage", "RestartedMessage", "ControlMessage", "encode_control", "decode_control",
-    "ClosingNote", "FlushedNote", "PipeNote", "encode_note", "decode_note",
-    "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
+    "ClosingNote", "FlushedNote", "MovedNote", "PipeNote", "encode_note", "decode_note",
+    "Position", "stamp_attachment", "split_stamp", "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
     "is_flush_marker", "encode_flush_marker", "decode_flush_marker",
     "Ack", "encode_ack", "decode_ack",
+    # ledger
+    "LEDGER_ENV", "LEDGER_INPUT_WORDS", "LedgerLayout", "InputTally", "Ledger", "read_ledger", "pack_position",
     # keys
     "Namespace", "TokenKind", "PeerToken", "ALL_NODES", "is_builtin_source", "split_source",
     # codec
