@@ -2,9 +2,9 @@
 
 Above the seam (coordinator, dataflow runtime, tree, health) nothing touches a process or
 `/proc`; below it an executor spawns and kills, and only *reports*: `Started`, `Exited`,
-`Sampled` events, output lines and the node's pipe notes. `LocalExecutor` (process groups
-on this machine) is the one implementation today; a daemon on another machine, speaking
-the same seam over zenoh, will be the second.
+`Sampled` events, the counts in a node's ledger (`Tallied`), output lines and the node's
+pipe notes. `LocalExecutor` (process groups on this machine) is the one implementation
+today; a daemon on another machine, speaking the same seam over zenoh, will be the second.
 """
 
 from __future__ import annotations
@@ -16,14 +16,26 @@ from typing import Protocol
 import attrs
 import structlog
 
+from dora_api.contract import Ledger
 from dora_supervisor.descriptor import Limits
 from dora_supervisor.node_output import OutputLine, Stream
 from dora_supervisor.samples import Sampled
 from dora_supervisor.tree_model import Exited, Started
 
-__all__ = ["Launch", "Report", "Reports", "Executor", "ExecutorFactory"]
+__all__ = ["Launch", "Tallied", "Report", "Reports", "Executor", "ExecutorFactory"]
 
-Report = Started | Exited | Sampled
+
+@attrs.frozen
+class Tallied:
+    """The message counts an ended process left in its ledger; reported just before its
+    `Exited` (none when it never wrote one: not a dora_api node, or killed before)."""
+
+    node: str
+    incarnation: int
+    ledger: Ledger
+
+
+Report = Started | Exited | Sampled | Tallied
 
 
 @attrs.frozen

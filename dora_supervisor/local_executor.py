@@ -2,18 +2,24 @@
 
 Spawns through `process`, applies rlimits, reaps each process in a watcher task, and every
 sampling interval reads the kernel's figures of all running nodes in one batch off the
-event loop. It reports what it sees and decides nothing (see `health` for that).
+event loop. Each process gets a ledger file (in a private directory) for its message
+counts, read once it has exited. It reports what it sees and decides nothing (see
+`health` for that).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
 import time
 
 import structlog
 
+from dora_api import contract
 from dora_supervisor import process
-from dora_supervisor.executor import Executor, Launch, Reports
+from dora_supervisor.executor import Executor, Launch, Reports, Tallied
 from dora_supervisor.samples import Sampled
 from dora_supervisor.tree_model import Exited, Started
 
@@ -36,8 +42,10 @@ class LocalExecutor(Executor):
         self._watchers: set[asyncio.Task] = set()
         self._tasks: asyncio.TaskGroup | None = None
         self._sampler: asyncio.Task | None = None
+        self._ledgers: str | None = None
 
     async def __aenter__(self) -> LocalExecutor:
+        self._ledgers = tempfile.mkdtemp(prefix="dora-ledgers-")
         self._tasks = asyncio.TaskGroup()
         await self._tasks.__aenter__()
         self._sampler = self._tasks.create_task(self._sample())
@@ -52,13 +60,18 @@ class LocalExecutor(Executor):
             self._sampler.cancel()
             await self._stop_all()
         finally:
-            await self._tasks.__aexit__(None, None, None)
+            try:
+                await self._tasks.__aexit__(None, None, None)
+            finally:
+                shutil.rmtree(self._ledgers, ignore_errors=True)
 
     async def spawn(self, launch: Launch) -> None:
         log = self._log.bind(node=launch.node)
         try:
+            env = {**launch.env, contract.LEDGER_ENV: self._ledger_of(launch.node,
+                                                                       launch.incarnation)}
             started = await process.spawn(
-                launch.node, launch.incarnation, launch.argv, launch.env, launch.cwd,
+                launch.node, launch.incarnation, launch.argv, env, launch.cwd,
                 lambda stream, line: self._reports.on_line(launch.node, stream, line),
                 lambda note: self._reports.on_note(launch.node, launch.incarnation, note))
         except OSError as exc:
@@ -88,7 +101,25 @@ class LocalExecutor(Executor):
         code, sig = await process.wait_exit(running)
         if self._running.get(running.node) is running:
             del self._running[running.node]
+        ledger = self._take_ledger(running.node, running.incarnation)
+        if ledger is not None:
+            self._reports.on_report(Tallied(running.node, running.incarnation, ledger))
         self._reports.on_report(Exited(running.node, running.incarnation, code, sig))
+
+    def _ledger_of(self, node: str, incarnation: int) -> str:
+        return os.path.join(self._ledgers, f"{node}.{incarnation}")
+
+    def _take_ledger(self, node: str, incarnation: int) -> contract.Ledger | None:
+        """The counts an exited process left, if it wrote any; the file is removed."""
+        path = self._ledger_of(node, incarnation)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            os.unlink(path)
+            ledger = contract.read_ledger(data)
+        except (OSError, contract.ContractError):
+            return None
+        return ledger if ledger.incarnation == incarnation else None
 
     async def _sample(self) -> None:
         while True:

@@ -77,9 +77,11 @@ class ZenohLink:
         """Ask one node to stop (it gets STOP with id MANUAL)."""
         self._send(self.ns.to(node), contract.StopMessage())
 
-    def notify_restarted(self, node: str) -> None:
-        """Tell every node that `node` restarts; its consumers get NODE_RESTARTED."""
-        self._send(self.ns.to_all, contract.RestartedMessage(node))
+    def notify_restarted(self, node: str, ended: int | None = None,
+                         sent: dict[str, int] | None = None) -> None:
+        """Tell every node that `node` restarts (its incarnation `ended` having sent
+        `sent`); its consumers get NODE_RESTARTED after that incarnation's messages."""
+        self._send(self.ns.to_all, contract.RestartedMessage(node, ended, sent or {}))
 
     def _send(self, key: str, message: contract.ControlMessage) -> None:
         self.session.put(key, contract.encode_control(message))

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "dora_supervisor"
 BELOW = {"process", "local_executor"}  # the local executor and what it uses
 ABOVE = ["coordinator", "dataflow_runtime", "executor", "health", "samples", "node_output",
          "launch", "zenoh_link", "tree", "tree_model", "tree_stop", "tree_restart",
-         "tree_view", "policy", "logs"]
+         "tree_view", "policy", "logs", "delivery"]
 # The coordinator picks the default executor: the one place that names it.
 MAY_NAME_THE_LOCAL_EXECUTOR = {"coordinator"}
 

@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "dora_supervisor"
 PURE = ["errors", "units", "yamlsrc", "descriptor", "keys", "parse", "validate", "graph", "policy",
         "parse_node", "parse_values", "schema", "tree_model", "tree", "tree_stop", "tree_restart",
-        "tree_view", "samples", "health", "node_output"]
+        "tree_view", "samples", "health", "node_output", "delivery"]
 FORBIDDEN = {"asyncio", "os", "signal", "subprocess", "time", "zenoh", "psutil", "socket",
              "threading", "random", "shutil", "pathlib", "io"}
 
