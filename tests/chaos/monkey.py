@@ -142,6 +142,7 @@ class RunLog:
             if "dataflow_stopping" in self.counts:
                 self.stop_exits.append(record)
         elif event == "messages_lost":
+            record["during_stop"] = "dataflow_stopping" in self.counts
             self.lost.append(record)
         elif event == "node_output":
             line = record.get("line", "")
@@ -161,6 +162,13 @@ class RunLog:
 
     def restarts(self) -> int:
         return self.counts.get("node_started", 0) - len(self.started)
+
+    def lost_by_reason(self) -> dict[str, int]:
+        """Messages counted lost, per reason (the sum of the records' counts)."""
+        totals: dict[str, int] = {}
+        for record in self.lost:
+            totals[record["reason"]] = totals.get(record["reason"], 0) + record["count"]
+        return totals
 
 
 @attrs.define

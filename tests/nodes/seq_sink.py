@@ -8,10 +8,13 @@ intact, none twice, none out of order. Reports what it saw as lines:
   STOP <id>, RECEIVED <total> BAD <bad>        at the end, and
   MAXGAP <seconds>                             the longest wait between two messages
 
---delay S   sleep S seconds per message (a slow consumer: backpressure)
+--delay S         sleep S seconds per message (a slow consumer: backpressure)
+--crash-after N   exit with code 1 right after taking N messages ...
+--crash-times K   ... but only in its first K incarnations
 """
 
 import argparse
+import os
 import time
 
 import stamp
@@ -21,9 +24,12 @@ from dora_api import Node
 parser = argparse.ArgumentParser()
 parser.add_argument("--delay", type=float, default=0.0)
 parser.add_argument("--every", type=float)
+parser.add_argument("--crash-after", type=int)
+parser.add_argument("--crash-times", type=int, default=10**9)
 args = parser.parse_args()
 
 node = Node()
+crash_after = args.crash_after if node.restart_count() < args.crash_times else None
 print("READY", flush=True)
 last_seq: dict[tuple[int, int], int] = {}  # (pid, restart) -> last sequence number
 run: list | None = None  # [pid, restart, first, last, count] of the current stretch
@@ -67,6 +73,10 @@ for event in node:
             run = [pid, restart, seq, seq, 1]
         if args.delay:
             time.sleep(args.delay)
+        if crash_after is not None and total >= crash_after:
+            end_run()
+            print("CRASH", flush=True)
+            os._exit(1)
     elif event["type"] == "NODE_RESTARTED":
         end_run()
         print(f"RESTARTED {event['id']}", flush=True)

@@ -3,6 +3,7 @@ of its `tick` input, or as fast as backpressure lets it without one. Until STOP.
 
 --crash-after N   exit with code 1 right after sending N stamps ...
 --crash-times K   ... but only in its first K incarnations
+--count N         exit normally after sending N stamps
 --size BYTES      stamp size (padded)
 Prints `SENT <pid> <restart> <count>` as it stops.
 """
@@ -17,6 +18,7 @@ from dora_api import Node
 parser = argparse.ArgumentParser()
 parser.add_argument("--crash-after", type=int)
 parser.add_argument("--crash-times", type=int, default=10**9)
+parser.add_argument("--count", type=int)
 parser.add_argument("--size", type=int, default=stamp.SIZE)
 args = parser.parse_args()
 
@@ -39,4 +41,6 @@ while True:
     if crash_after is not None and sent >= crash_after:
         print(f"SENT {pid} {restart} {sent}", flush=True)
         os._exit(1)
+    if args.count is not None and sent >= args.count:
+        break
 print(f"SENT {pid} {restart} {sent}", flush=True)
