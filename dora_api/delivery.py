@@ -158,6 +158,13 @@ class Delivery:
     def queued(self, input_id: str, position: Position) -> None:
         self._order.queued(input_id, position)
 
+    def undecodable(self, input_id: str, position: Position | None) -> None:
+        """An accepted message became an ERROR event: the node was told, it is not lost
+        (counted with what its queue policy dropped); nothing waits for it any more."""
+        if position is not None:
+            self._tally.dropped(input_id)
+            self._order.queued(input_id, position)
+
     def upstream_restarted(self, message: contract.RestartedMessage) -> None:
         if message.ended is None:  # a supervisor that does not say what ended
             self._restarted(message.node)

@@ -265,6 +265,7 @@ class Node:
             except Exception as exc:  # a payload we cannot read: say so, keep the input
                 self._put_error(f"cannot decode a message on input '{input_id}': "
                                 f"{type(exc).__name__}: {exc}", input_id)
+                delivery.undecodable(input_id, position)
                 return
             put({"type": "INPUT", "id": input_id, "value": value, "metadata": metadata,
                  "kind": "dora"}, depth, drop_oldest)
