@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 
 from dora_supervisor import __version__
 from dora_supervisor.errors import DescriptorError, DoraError
 
 __all__ = ["main"]
+
+_STARTED = time.time()  # for `orphans`: what this process may have left behind
 
 _LATER = {
     "up": "start the background coordinator",
@@ -123,6 +126,7 @@ def _schema() -> int:
 
 
 def _run(args) -> int:
+    from dora_supervisor import orphans
     from dora_supervisor.build import run_builds
     from dora_supervisor.coordinator import Coordinator
 
@@ -143,7 +147,10 @@ def _run(args) -> int:
         async with Coordinator(args.log_format, args.out_dir) as coordinator:
             return await coordinator.run_dataflow(dataflow, os.path.abspath(args.file))
 
-    runtime = asyncio.run(foreground())
+    try:
+        runtime = asyncio.run(foreground())
+    finally:  # what zenoh leaves in /dev/shm when a peer was SIGKILLed (see `orphans`)
+        orphans.sweep_zenoh_segments(_STARTED)
     if runtime.exit_code != 0 and runtime.result is not None:
         print(f"dora: dataflow failed: {runtime.result.reason}", file=sys.stderr)
         for detail in runtime.failure_details():

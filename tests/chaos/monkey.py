@@ -12,6 +12,7 @@ import json
 import os
 import random
 import signal
+import time
 from pathlib import Path
 
 import attrs
@@ -20,7 +21,7 @@ import psutil
 from dora_api import contract
 
 __all__ = ["Monkey", "RunLog", "node_processes", "zombies", "pids_in_status",
-           "mapped_shm", "rundir_of"]
+           "mapped_shm", "rundir_of", "ledger_dir_of", "segment_owners"]
 
 
 def node_processes(coordinator: psutil.Process) -> dict[str, psutil.Process]:
@@ -85,6 +86,27 @@ def mapped_shm(processes) -> set[str]:
         except (OSError, IndexError):
             pass
     return found
+
+
+def segment_owners(path: str) -> str:
+    """Who holds a lock on a shared-memory segment and how old it is (for a failure)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return f"{path}: gone"
+    inode = f":{info.st_ino} "
+    with open("/proc/locks") as locks:
+        holders = [line.split()[4] for line in locks if inode in line]
+    return f"{path}: {time.time() - info.st_ctime:.2f}s old, locked by {holders or 'nobody'}"
+
+
+def ledger_dir_of(process: psutil.Process) -> str | None:
+    """The executor's private directory of ledger files, from a node's environment."""
+    try:
+        path = process.environ().get(contract.LEDGER_ENV)
+    except (psutil.Error, OSError):
+        return None
+    return os.path.dirname(path) if path else None
 
 
 def rundir_of(process: psutil.Process) -> str | None:

@@ -18,7 +18,16 @@ import time
 import psutil
 import pytest
 
-from tests.chaos.monkey import Monkey, RunLog, mapped_shm, pids_in_status, rundir_of, zombies
+from tests.chaos.monkey import (
+    Monkey,
+    RunLog,
+    ledger_dir_of,
+    mapped_shm,
+    pids_in_status,
+    rundir_of,
+    segment_owners,
+    zombies,
+)
 from tests.conftest import wait_until
 
 CHAOS_S = float(os.environ.get("DORA_CHAOS_SECONDS", "30"))
@@ -110,14 +119,20 @@ def test_nine_nodes_heal_from_kills_freezes_and_kills_at_start_and_stop(dora_run
     coordinator = psutil.Process(run.proc.pid)
     monkey = Monkey(coordinator, random.Random(SEED))
 
-    # Kills during start-up: nodes killed the moment they appear, before the first run.
-    deadline = time.monotonic() + 60
-    while monkey.startup_kills < STARTUP_KILLS and time.monotonic() < deadline:
+    # Kills during start-up: nodes killed the moment they appear, first as the dataflow
+    # starts, then as they restart (a kill every 0.3 s makes them restart).
+    now = start = time.monotonic()
+    next_kill = now + KILL_EVERY_S
+    while monkey.startup_kills < STARTUP_KILLS and now - start < 60:
         for process in monkey.newborns():
             if monkey.startup_kills < STARTUP_KILLS and monkey.rng.random() < 0.5 \
                     and monkey.kill(process):
                 monkey.startup_kills += 1
+        if now >= next_kill:
+            monkey.kill_random()
+            next_kill += KILL_EVERY_S
         time.sleep(POLL_S)
+        now = time.monotonic()
     assert monkey.startup_kills == STARTUP_KILLS
     wait_until(lambda: healed(log, monkey), 60, "every node to run after the start-up kills")
     flowing(log, monkey, 30)
@@ -157,9 +172,11 @@ def test_nine_nodes_heal_from_kills_freezes_and_kills_at_start_and_stop(dora_run
     # A graceful stop, with kills during it, leaves no process, socket or shm segment.
     nodes = monkey.nodes()
     rundir = rundir_of(next(iter(nodes.values())))
+    ledgers = ledger_dir_of(next(iter(nodes.values())))
     segments = mapped_shm([coordinator, *nodes.values()]) | {
         f"/dev/shm/{name}" for name in os.listdir("/dev/shm") if log.dataflow in name}
     assert rundir is not None and os.path.isdir(rundir)
+    assert ledgers is not None and os.path.isdir(ledgers)
     run.interrupt()
     wait_until(lambda: log.poll().counts.get("dataflow_stopping"), 10, "the stop to begin")
     killed = {node for node in monkey.rng.sample(sorted(nodes), 2) if monkey.kill(nodes[node])}
@@ -177,8 +194,9 @@ def test_nine_nodes_heal_from_kills_freezes_and_kills_at_start_and_stop(dora_run
               and r["source"].partition("/")[0] not in killed]
     assert spared == [], spared
     assert not [p.pid for p in psutil.process_iter() if _in_dataflow(p, log.dataflow)]
-    assert not os.path.exists(rundir)
-    assert not [s for s in segments if os.path.exists(s)]
+    assert not os.path.exists(rundir) and not os.path.exists(ledgers)
+    left = [segment_owners(s) for s in segments if os.path.exists(s)]
+    assert not left, (left, {p.pid: mapped_shm([p]) for p in [coordinator, *nodes.values()]})
 
     report = {
         "seed": SEED, "chaos_s": CHAOS_S, "kills": monkey.kills,
