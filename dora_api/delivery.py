@@ -45,9 +45,10 @@ class StreamOrder:
         self._queued: dict[str, Position | None] = dict.fromkeys(sources)
         # accepted, not yet in the queue (its put may wait for room): nothing overtakes it
         self._in_flight: dict[str, Position | None] = dict.fromkeys(sources)
-        self._ended: dict[str, int] = {}  # node -> NODE_RESTARTED given up to this incarnation
+        # node -> NODE_RESTARTED given up to this incarnation (from the first one we knew of)
+        self._ended: dict[str, int] = {}
         self._seen: dict[str, int] = {}  # node -> newest incarnation a message came from
-        self._owed: set[str] = set()  # nodes whose NODE_RESTARTED waits for a message in flight
+        self._owed: dict[str, int] = {}  # node -> NODE_RESTARTED waiting for a message in flight
         self._pending: dict[str, tuple[int, dict[str, int]]] = {}  # node -> (ended, sent)
         self._lock = threading.Condition()
 
@@ -56,14 +57,15 @@ class StreamOrder:
         A message that opens a new incarnation waits here until NODE_RESTARTED is queued."""
         node, _ = self._sources[input_id]
         with self._lock:
-            if position.incarnation <= self._ended.get(node, 0):
+            self._ended.setdefault(node, position.incarnation - 1)  # before our time
+            if position.incarnation <= self._ended[node]:
                 return False, None, False
             expected = self._expected[input_id]
             seen, pending = self._seen.get(node), self._pending.get(node)
             if (seen is not None and position.incarnation > seen) or \
                     (pending is not None and position.incarnation > pending[0]):
                 self._end(node, position.incarnation - 1)  # NODE_RESTARTED goes first
-                self._lock.wait_for(lambda: node not in self._owed)
+                self._lock.wait_for(lambda: not self._owed.get(node))
             self._seen[node] = max(position.incarnation, seen or 0)
             self._expected[input_id] = Position(position.incarnation, position.seq + 1)
             self._in_flight[input_id] = position
@@ -85,7 +87,8 @@ class StreamOrder:
     def ended(self, node: str, incarnation: int, sent: dict[str, int]) -> None:
         """The supervisor says `node`'s `incarnation` ended, having sent `sent`."""
         with self._lock:
-            if incarnation <= self._ended.get(node, 0):
+            self._ended.setdefault(node, incarnation - 1)
+            if incarnation <= self._ended[node]:
                 return
             if self._complete(node, incarnation, sent):
                 self._end(node, incarnation)
@@ -111,21 +114,25 @@ class StreamOrder:
         return True
 
     def _end(self, node: str, incarnation: int) -> None:
-        """`incarnation` of `node` is over: NODE_RESTARTED, once no message of it that was
-        accepted is still on its way into the queue."""
-        if incarnation > self._ended.get(node, 0):
+        """`node`'s incarnations up to `incarnation` are over: one NODE_RESTARTED for each
+        (a restart whose incarnation sent us nothing is announced too), once no message of
+        theirs that was accepted is still on its way into the queue."""
+        done = self._ended.get(node, incarnation - 1)
+        if incarnation > done:
             self._ended[node] = incarnation
-            self._pending.pop(node, None)
-            self._owed.add(node)
+            self._owed[node] = self._owed.get(node, 0) + incarnation - done
+            pending = self._pending.get(node)
+            if pending is not None and pending[0] <= incarnation:
+                del self._pending[node]
         self._pay(node)
 
     def _pay(self, node: str) -> None:
         ended = self._ended.get(node, 0)
-        if node in self._owed and not any(
+        if self._owed.get(node) and not any(
                 self._in_flight[i] is not None and self._in_flight[i].incarnation <= ended
                 for i in self._inputs_of[node]):
-            self._owed.discard(node)
-            self._restarted(node)
+            for _ in range(self._owed.pop(node)):
+                self._restarted(node)
             self._lock.notify_all()
 
 

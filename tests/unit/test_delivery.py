@@ -171,3 +171,26 @@ def test_what_old_incarnations_sent_is_forgotten_past_a_bound():
         accounts.ended("p", ledger(k, {"out": 1}))
     assert accounts.sent("p", 1) == {} and accounts.sent("p", 2) == {}
     assert accounts.sent("p", 3) == {"out": 1}
+
+
+def test_each_restart_is_announced_once_even_one_whose_incarnation_sent_nothing():
+    """Two quick restarts used to be one NODE_RESTARTED when the middle incarnation's
+    messages never reached this consumer."""
+    consumer = Consumer()
+    consumer.arrive(P(4, 0))  # this consumer joined at incarnation 4
+    consumer.order.ended("producer", 4, {"out": 3})  # its tail is still on its way
+    consumer.order.ended("producer", 5, {"out": 2})  # and 5 sent us nothing we got
+    assert consumer.arrive(P(6, 0))
+    assert not consumer.arrive(P(4, 1)) and not consumer.arrive(P(5, 0))
+    assert consumer.queue == [P(4, 0), ("RESTARTED", "producer"), ("RESTARTED", "producer"),
+                              P(6, 0)]
+
+
+def test_a_restart_held_for_its_tail_is_not_forgotten_when_an_older_one_ends():
+    consumer = Consumer(hold_s=0.05)
+    consumer.arrive(P(1, 0))
+    consumer.order.ended("producer", 2, {"out": 5})  # 1's end was never said; 2 waits
+    assert consumer.arrive(P(2, 0))  # ends 1 (announced), 2 still held for its tail
+    assert consumer.queue == [P(1, 0), ("RESTARTED", "producer"), P(2, 0)]
+    wait_until(lambda: consumer.queue.count(("RESTARTED", "producer")) == 2, 5,
+               "2's NODE_RESTARTED after its hold")
