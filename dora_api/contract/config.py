@@ -29,7 +29,8 @@ CONTROL_FD_ENV = "DORA_CONTROL_FD"  # write end of a pipe: node -> supervisor no
 PARENT_PID_ENV = "DORA_PARENT_PID"  # the supervisor's pid, for the parent-death signal
 NODE_ID_ENV = "DORA_NODE_ID"  # for programs that are not dora_api nodes
 DATAFLOW_ID_ENV = "DORA_DATAFLOW_ID"
-CONFIG_VERSION = 1  # bump on any change a node of the previous version would misread
+CONFIG_VERSION = 2  # bump on any change a node of the previous version would misread
+# 2: data attachments end with a position stamp (`messages.stamp_attachment`)
 READY_TIMEOUT_S = 10.0  # how long a starting node waits for the peers it must see
 
 
