@@ -99,12 +99,13 @@ class Accounts:
         edge = (node, note.input)
         if edge not in self._edges:
             return []
-        if note.expected is None:
-            start, reason = self._after[edge] or FIRST, LossReason.CONSUMER_RESTARTED
-        elif note.expected.incarnation == note.came.incarnation:
-            start, reason = note.expected, LossReason.GAP
+        start = note.expected or self._after[edge] or FIRST
+        if note.expected is None and note.incarnation > 1:
+            reason = LossReason.CONSUMER_RESTARTED
+        elif start.incarnation == note.came.incarnation:
+            reason = LossReason.GAP
         else:
-            start, reason = note.expected, LossReason.PRODUCER_RESTARTED
+            reason = LossReason.PRODUCER_RESTARTED
         return self._loss(edge, self.between(self._edges[edge], start, note.came), reason)
 
     def undelivered(self) -> list[Loss]:

@@ -49,7 +49,7 @@ def test_node_restarted_stands_between_two_incarnations_never_inside_one(dora_ru
         nodes:
           - id: producer
             path: {nodes}/seq_source.py
-            args: --crash-after 400 --crash-times 2 --count 1000
+            args: --crash-after 200 --crash-times 2 --count 500
             outputs: [out]
             restart: {policy: transient, backoff: {initial: 50ms, jitter: 0}}
           - id: consumer
@@ -59,7 +59,7 @@ def test_node_restarted_stands_between_two_incarnations_never_inside_one(dora_ru
     """))
     assert run.wait(60) == 0, run.text()[-3000:]
     story, counts = outline(run), sent(run)
-    assert counts == {0: 400, 1: 400, 2: 1000}
+    assert counts == {0: 200, 1: 200, 2: 500}
     # Incarnation r's messages come after exactly r NODE_RESTARTED, in one stretch from
     # its first message (a crash may lose its tail, even all of it, never the middle).
     restarts, runs = 0, {}
@@ -71,10 +71,10 @@ def test_node_restarted_stands_between_two_incarnations_never_inside_one(dora_ru
             assert restart == restarts and restart not in runs, story
             assert first == 0 and count == last + 1, story
             runs[restart] = count
-    assert restarts == 2 and runs[2] == 1000, story  # the last one ended gracefully
+    assert restarts == 2 and runs[2] == 500, story  # the last one ended gracefully
     # What the crashed incarnations sent and the consumer never got is counted, exactly.
     assert {reason for reason, _ in lost(run)} <= {"producer_restarted"}
-    assert sum(count for _, count in lost(run)) == 800 - runs.get(0, 0) - runs.get(1, 0)
+    assert sum(count for _, count in lost(run)) == 400 - runs.get(0, 0) - runs.get(1, 0)
 
 
 def balanced(run) -> tuple[int, int, list]:
@@ -89,12 +89,12 @@ def test_a_consumer_crashing_under_backpressure_loses_nothing_uncounted(dora_run
         nodes:
           - id: producer
             path: {nodes}/seq_source.py
-            args: --count 3000 --size 4096
+            args: --count 1500 --size 4096
             inputs: {tick: dora/timer/millis/1}
             outputs: [out]
           - id: consumer
             path: {nodes}/seq_sink.py
-            args: --delay 0.002 --crash-after 400 --crash-times 2
+            args: --delay 0.002 --crash-after 200 --crash-times 2
             inputs: {in: producer/out}
             restart: {policy: transient, backoff: {initial: 50ms, jitter: 0}}
             shutdown: 20s  # time to drain to the end, so it reports all it took
@@ -102,7 +102,7 @@ def test_a_consumer_crashing_under_backpressure_loses_nothing_uncounted(dora_run
     assert run.wait(60) == 0, run.text()[-3000:]
     assert sum(line == "CRASH" for line in run.lines("consumer")) == 2
     total, accounted, losses = balanced(run)
-    assert total == 3000 and accounted == total, losses
+    assert total == 1500 and accounted == total, losses
     # Each crash lost what was queued in the consumer; what was on its way to it or sent
     # while it restarted is lost too, counted when the next incarnation gets its first
     # message (or at the end, when none came).
@@ -120,7 +120,7 @@ def test_a_consumer_stopped_by_its_supervisor_counts_every_message_it_did_not_ta
         nodes:
           - id: producer
             path: {nodes}/seq_source.py
-            args: --count 3000 --size 4096
+            args: --count 1500 --size 4096
             inputs: {tick: dora/timer/millis/1}
             outputs: [out]
           - id: consumer
@@ -131,13 +131,13 @@ def test_a_consumer_stopped_by_its_supervisor_counts_every_message_it_did_not_ta
             shutdown: 20s
           - id: trigger
             path: {nodes}/worker.py
-            args: --crash-after 1 --crash-times 1 --exit-after 0.1
+            args: --crash-after 0.5 --crash-times 1 --exit-after 0.1
             restart: {policy: transient, backoff: {initial: 50ms, jitter: 0}}
     """))
     assert run.wait(60) == 0, run.text()[-3000:]
     stopped = [r for r in run.events("node_exited", "consumer") if r["reason"] == "sibling"]
     assert len(stopped) == 1 and stopped[0]["code"] == 0  # it stopped gracefully
     total, accounted, losses = balanced(run)
-    assert total == 3000 and accounted == total, losses
+    assert total == 1500 and accounted == total, losses
     assert {reason for reason, _ in losses} <= RESTART_LOSSES
     assert any(reason == "consumer_stopped" for reason, _ in losses), losses

@@ -1,7 +1,7 @@
 """A node that is hard on its supervisor's output capture (no dora_api: plain output).
 
 --lines N         write N short lines to stdout as fast as the pipe takes them
---long BYTES      write one line of BYTES bytes to --stream, then `after`
+--long BYTES      write one line of BYTES bytes, then `after`, to --stream (or both)
 --invalid-utf8    write lines that are not UTF-8, then `after`
 --close-stdout    write `before`, close stdout, say `still here` on stderr, run --then S
 --read-stdin      read stdin to its end and say how much it got
@@ -17,7 +17,7 @@ import time
 parser = argparse.ArgumentParser()
 parser.add_argument("--lines", type=int)
 parser.add_argument("--long", type=int)
-parser.add_argument("--stream", choices=("stdout", "stderr"), default="stdout")
+parser.add_argument("--stream", choices=("stdout", "stderr", "both"), default="stdout")
 parser.add_argument("--invalid-utf8", action="store_true")
 parser.add_argument("--close-stdout", action="store_true")
 parser.add_argument("--read-stdin", action="store_true")
@@ -36,13 +36,15 @@ if args.lines:
     out.flush()
     print(f"FLOODED {args.lines} in {time.monotonic() - start:.2f}s", file=sys.stderr, flush=True)
 if args.long:
-    stream = out if args.stream == "stdout" else sys.stderr.buffer
     block = bytes(range(ord("a"), ord("z") + 1)) * 40960  # ~1 MiB, written in pieces
-    left = args.long
-    while left:
-        left -= stream.write(block[:left])
-    stream.write(b"\nafter\n")
-    stream.flush()
+    for name in ("stdout", "stderr"):
+        if args.stream in (name, "both"):
+            stream = out if name == "stdout" else sys.stderr.buffer
+            left = args.long
+            while left:
+                left -= stream.write(block[:left])
+            stream.write(b"\nafter\n")
+            stream.flush()
 if args.invalid_utf8:
     out.write(b"bad \xff\xfe bytes\nhalf a char \xc3\ncut \xe2\x82\n\xf0\x9f\x98\x80 ok\nafter\n")
     out.flush()

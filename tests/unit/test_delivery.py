@@ -113,6 +113,16 @@ def ledger(incarnation: int, sent: dict | None = None, **inputs: InputTally) -> 
     return Ledger(incarnation, sent or {}, inputs)
 
 
+def test_a_first_consumer_s_stream_starting_late_is_the_producer_s_loss_not_a_restart():
+    """All of a crashed producer incarnation's messages can be lost before the consumer
+    (never restarted) gets its first: that was counted as `consumer_restarted`."""
+    accounts = Accounts({("c", "in"): ("p", "out")})
+    accounts.ended("p", ledger(1, {"out": 200}))
+    assert accounts.moved("c", MovedNote(1, "in", None, P(2, 0))) == [
+        Loss("c", "in", "p/out", 200, LossReason.PRODUCER_RESTARTED)]
+    assert accounts.moved("c", MovedNote(1, "other", None, P(1, 0))) == []
+
+
 def test_the_losses_of_a_producer_crash_a_consumer_crash_and_the_end_are_counted():
     accounts = Accounts({("c", "in"): ("p", "out")})
     lost = accounts.ended("p", ledger(1, {"out": 10}))  # crashed having sent 10
