@@ -137,23 +137,31 @@ class StreamOrder:
 
 
 class Delivery:
-    """A node's side of delivery: stamps what it sends, orders and counts what it gets."""
+    """A node's side of delivery: stamps what it sends, orders and counts what it gets.
+    `put_event` queues a control event (NODE_RESTARTED) and never blocks."""
 
     def __init__(self, config: contract.NodeConfig, sources: dict[str, tuple[str, str]],
-                 restarted: Callable[[str], None]):
+                 put_event: Callable[[dict], None]):
         self._incarnation = config.incarnation
         self._tally = Tally(contract.LedgerLayout(config.outputs, list(sources)),
                             config.incarnation, os.environ.get(contract.LEDGER_ENV))
-        self._order = StreamOrder(sources, restarted)
-        self._restarted = restarted
+        self._put_event = put_event
+        self._order = StreamOrder(sources, self._restarted)
         self.taken, self.dropped = self._tally.taken, self._tally.dropped
+
+    def _restarted(self, node: str) -> None:
+        self._put_event({"type": "NODE_RESTARTED", "id": node, "kind": "dora",
+                         "value": None, "metadata": {}})
 
     def stamp(self, output: str, attachment: bytes | None) -> bytes:
         position = Position(self._incarnation, self._tally.next_seq(output))
         return contract.stamp_attachment(attachment, position)
 
-    def accept(self, input_id: str, position: Position) -> bool:
-        """False: a stale message, to drop. Tells the supervisor where the stream moved."""
+    def accept(self, input_id: str, position: Position | None) -> bool:
+        """False: a stale message, to drop. Tells the supervisor where the stream moved.
+        A message without a position (a sender outside this contract) is simply taken."""
+        if position is None:
+            return True
         deliver, expected, moved = self._order.accept(input_id, position)
         if moved:
             parent.tell_supervisor(contract.MovedNote(self._incarnation, input_id, expected,
@@ -162,8 +170,9 @@ class Delivery:
             self._tally.received(input_id, position)
         return deliver
 
-    def queued(self, input_id: str, position: Position) -> None:
-        self._order.queued(input_id, position)
+    def queued(self, input_id: str, position: Position | None) -> None:
+        if position is not None:
+            self._order.queued(input_id, position)
 
     def undecodable(self, input_id: str, position: Position | None) -> None:
         """An accepted message became an ERROR event: the node was told, it is not lost

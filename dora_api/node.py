@@ -62,7 +62,7 @@ class Node:
             if not spec.is_builtin}
         self._outputs: list[str] = list(config.outputs)
         self._consumed = set(config.consumers)
-        self._delivery = Delivery(config, self._sources, self._upstream_restarted)
+        self._delivery = Delivery(config, self._sources, lambda e: self._events.put(e))
         self._events = EventQueue(self._delivery.taken, self._delivery.dropped)
         self._lock = threading.Lock()
         self._closed_inputs: set[str] = set()
@@ -247,8 +247,7 @@ class Node:
         depth, drop_oldest = spec.queue_size, spec.drops_oldest
         put = self._events.put_input
         decode_attachment, decode_value = contract.decode_attachment, contract.decode_value
-        is_flush_marker, split_stamp = contract.is_flush_marker, contract.split_stamp
-        delivery = self._delivery
+        is_flush_marker, delivery = contract.is_flush_marker, self._delivery
 
         def on_sample(sample) -> None:
             attachment = sample.attachment
@@ -256,9 +255,9 @@ class Node:
             if is_flush_marker(raw):
                 self._on_flush(input_id, raw)
                 return
-            position, raw = split_stamp(raw)
-            if position is not None and not delivery.accept(input_id, position):
-                return  # a late message of an incarnation whose restart was announced
+            position, raw = contract.split_stamp(raw)
+            if not delivery.accept(input_id, position):  # stale: its incarnation is over
+                return
             try:
                 kind, metadata = decode_attachment(raw)
                 value = decode_value(kind, sample.payload.to_bytes())
@@ -269,8 +268,7 @@ class Node:
                 return
             put({"type": "INPUT", "id": input_id, "value": value, "metadata": metadata,
                  "kind": "dora"}, depth, drop_oldest)
-            if position is not None:
-                delivery.queued(input_id, position)
+            delivery.queued(input_id, position)
 
         return on_sample
 
@@ -305,10 +303,6 @@ class Node:
             case contract.RestartedMessage(node=restarted) if any(
                     node == restarted for node, _ in self._sources.values()):
                 self._delivery.upstream_restarted(message)
-
-    def _upstream_restarted(self, node: str) -> None:
-        self._events.put({"type": "NODE_RESTARTED", "id": node, "kind": "dora",
-                          "value": None, "metadata": {}})
 
     def _put_error(self, error: str, event_id: str | None = None) -> None:
         """An ERROR event: input the node cannot read, reported instead of raised."""
