@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,8 +21,18 @@ __all__ = ["EventQueue"]
 DEFAULT_BACKPRESSURE_DEPTH = 64  # bounded memory even for 4 MiB payloads
 
 
+def _ignore(input_id: str) -> None:
+    pass
+
+
 class EventQueue:
-    def __init__(self) -> None:
+    """`on_taken(input_id)`: the node's code took an input event; `on_dropped(input_id)`:
+    `drop_oldest` dropped one (both called under the queue's lock: they must be quick)."""
+
+    def __init__(self, on_taken: Callable[[str], None] = _ignore,
+                 on_dropped: Callable[[str], None] = _ignore) -> None:
+        self._on_taken = on_taken
+        self._on_dropped = on_dropped
         self._events: collections.deque[dict] = collections.deque()
         self._per_input: collections.Counter[str] = collections.Counter()
         self._cond = threading.Condition()
@@ -66,6 +77,7 @@ class EventQueue:
             if event["type"] == "INPUT" and event["id"] == input_id:
                 del self._events[index]
                 self._per_input[input_id] -= 1
+                self._on_dropped(input_id)
                 return
 
     def get(self, timeout: float | None) -> dict | None:
@@ -85,6 +97,7 @@ class EventQueue:
         event = self._events.popleft()
         if event["type"] == "INPUT":
             self._per_input[event["id"]] -= 1
+            self._on_taken(event["id"])
         if event["type"] == "STOP":
             self._closed = True
             self._events.clear()

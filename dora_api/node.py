@@ -15,6 +15,7 @@ from typing import Any
 
 from dora_api import contract, parent, watchdog
 from dora_api.contract import ContractError, NodeConfig
+from dora_api.delivery import Delivery
 from dora_api.events import EventQueue
 from dora_api.failures import FailedUpstreams
 from dora_api.node_logging import NodeLogging
@@ -62,7 +63,8 @@ class Node(NodeLogging):
             if not spec.is_builtin}
         self._outputs: list[str] = list(config.outputs)
         self._consumed = set(config.consumers)
-        self._events = EventQueue()
+        self._delivery = Delivery(config, self._sources, lambda e: self._events.put(e))
+        self._events = EventQueue(self._delivery.taken, self._delivery.dropped)
         self._lock = threading.Lock()
         self._closed_inputs: set[str] = set()
         self._flushed: dict[str, int] = {}  # input id -> last flushed upstream incarnation
@@ -169,10 +171,7 @@ class Node(NodeLogging):
             return  # no other node consumes it: nothing to publish
         kind, payload = contract.encode_value(data)
         attachment = contract.encode_attachment(kind, metadata)
-        if attachment is None:
-            publisher.put(payload)
-        else:
-            publisher.put(payload, attachment=attachment)
+        publisher.put(payload, attachment=self._delivery.stamp(output_id, attachment))
 
     # -- introspection --------------------------------------------------------------
 
@@ -266,7 +265,7 @@ class Node(NodeLogging):
         depth, drop_oldest = spec.queue_size, spec.drops_oldest
         put = self._events.put_input
         decode_attachment, decode_value = contract.decode_attachment, contract.decode_value
-        is_flush_marker = contract.is_flush_marker
+        is_flush_marker, delivery = contract.is_flush_marker, self._delivery
 
         def on_sample(sample) -> None:
             attachment = sample.attachment
@@ -274,15 +273,20 @@ class Node(NodeLogging):
             if is_flush_marker(raw):
                 self._on_flush(input_id, raw)
                 return
+            position, raw = contract.split_stamp(raw)
+            if not delivery.accept(input_id, position):  # stale: its incarnation is over
+                return
             try:
                 kind, metadata = decode_attachment(raw)
                 value = decode_value(kind, sample.payload.to_bytes())
             except Exception as exc:  # a payload we cannot read: say so, keep the input
                 self._put_error(f"cannot decode a message on input '{input_id}': "
                                 f"{type(exc).__name__}: {exc}", input_id)
+                delivery.undecodable(input_id, position)
                 return
             put({"type": "INPUT", "id": input_id, "value": value, "metadata": metadata,
                  "kind": "dora"}, depth, drop_oldest)
+            delivery.queued(input_id, position)
 
         return on_sample
 
@@ -316,8 +320,7 @@ class Node(NodeLogging):
                 self._send_stop("MANUAL")
             case contract.RestartedMessage(node=restarted) if any(
                     node == restarted for node, _ in self._sources.values()):
-                self._events.put({"type": "NODE_RESTARTED", "id": restarted,
-                                  "kind": "dora", "value": None, "metadata": {}})
+                self._delivery.upstream_restarted(message)
             case contract.FailedMessage(node=failed, error=error):
                 self._failed.reported(failed, error)
 

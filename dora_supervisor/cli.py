@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 import uuid
 
 from dora_supervisor import __version__, control_cli
 from dora_supervisor.errors import DescriptorError, DoraError
 
 __all__ = ["main"]
+
+_STARTED = time.time()  # for `orphans`: what this process may have left behind
 
 _UV = ("accepted for dora-rs compatibility and ignored: uv is not used; Python nodes run "
        "with the interpreter that runs dora, build steps run as written")
@@ -139,6 +142,7 @@ def _stop_after(coordinator, dataflow_id: str) -> None:
 
 
 def _run(args) -> int:
+    from dora_supervisor import orphans
     from dora_supervisor.build import run_builds
     from dora_supervisor.control_server import foreground_control
     from dora_supervisor.coordinator import Coordinator
@@ -166,7 +170,10 @@ def _run(args) -> int:
             return await coordinator.run_dataflow(dataflow, os.path.abspath(args.file),
                                                   dataflow_id)
 
-    runtime = asyncio.run(foreground())
+    try:
+        runtime = asyncio.run(foreground())
+    finally:  # what zenoh leaves in /dev/shm when a peer was SIGKILLed (see `orphans`)
+        orphans.sweep_zenoh_segments(_STARTED)
     if runtime.exit_code != 0 and runtime.result is not None:
         print(f"dora: dataflow failed: {runtime.result.reason}", file=sys.stderr)
         for detail in runtime.failure_details():

@@ -18,12 +18,13 @@ import structlog
 
 from dora_api import contract
 from dora_supervisor import launch
+from dora_supervisor.delivery import Accounts, Loss, edges_of
 from dora_supervisor.descriptor import CpuMode, Dataflow
-from dora_supervisor.executor import Executor, ExecutorFactory, Report
+from dora_supervisor.executor import Executor, ExecutorFactory, Report, Tallied
 from dora_supervisor.health import HealthWatch, NodeRules, sample_interval
 from dora_supervisor.health_rules import cpu_kills
 from dora_supervisor.log_routing import LogRouter, keeps_line
-from dora_supervisor.node_output import LastWords, Stream
+from dora_supervisor.node_output import LastWords, OutputLine, Stream
 from dora_supervisor.samples import Enforced, Heartbeat, NodeMetrics, Sampled
 from dora_supervisor.tree import Tree
 from dora_supervisor.tree_model import (
@@ -81,6 +82,8 @@ class DataflowRuntime:
         self._flushed: set[tuple[str, int]] = set()  # (node, incarnation) that sent "F"
         self._answers: dict[Reply, asyncio.Future[Respond]] = {}
         self._last_reply = 0
+        self._accounts = Accounts(edges_of(df))  # delivery: what was sent and never taken
+        self._incarnations: dict[str, int] = {}  # node -> its latest incarnation spawned
 
     @property
     def exit_code(self) -> int:
@@ -174,6 +177,8 @@ class DataflowRuntime:
     # -- executing actions ----------------------------------------------------------
 
     async def _execute(self, actions) -> None:
+        if any(isinstance(action, Finished) for action in actions):
+            self._log_losses(self._accounts.undelivered())  # every ledger is in by now
         for action in actions:
             if isinstance(action, Spawn):
                 await self._spawn(action)
@@ -185,7 +190,9 @@ class DataflowRuntime:
                 self._link.mark_finished(action.node, action.flushed_incarnation,
                                          action.failed)
             elif isinstance(action, NotifyRestarted):
-                self._link.notify_restarted(action.node)
+                ended = self._incarnations.get(action.node, 1) - 1
+                self._link.notify_restarted(action.node, ended,
+                                            self._accounts.sent(action.node, ended))
             elif isinstance(action, NotifyFailed):
                 self._link.notify_failed(action.node, action.error)
             elif isinstance(action, Schedule):
@@ -208,7 +215,14 @@ class DataflowRuntime:
         handle = self._loop.call_later(action.delay, fire)
         self._timers.add(handle)
 
+    def _log_losses(self, losses: list[Loss]) -> None:
+        for loss in losses:
+            self._node_logs[loss.consumer].warning(
+                "messages_lost", input=loss.input, source=loss.source, count=loss.count,
+                reason=str(loss.reason))
+
     async def _spawn(self, action: Spawn) -> None:
+        self._incarnations[action.node] = action.incarnation
         node = self.df.node(action.node)
         slot, upstream_slots = launch.link_slots(self.df, node)
         await self._executor.spawn(launch.node_launch(
@@ -221,6 +235,9 @@ class DataflowRuntime:
     # -- what the executor and the zenoh link report ---------------------------------
 
     def on_report(self, event: Report) -> None:
+        if isinstance(event, Tallied):
+            self._log_losses(self._accounts.ended(event.node, event.ledger))
+            return
         if type(event) in _HEALTH_REPORTS:  # every few tenths of a second per node
             verdict = self.health.observe(event)
             if verdict is not None:
@@ -235,11 +252,14 @@ class DataflowRuntime:
                 event = attrs.evolve(event, flushed=True)
         self._queue.put_nowait(event)
 
-    def on_line(self, node: str, stream: Stream, line: str) -> None:
-        record = self._last_words.record(node, stream, line)
+    def on_line(self, node: str, stream: Stream, line: OutputLine) -> None:
+        log = self._node_logs[node]
+        record = self._last_words.record(node, stream, line.shown)
+        if line.truncated:
+            log.warning("line_truncated", stream=stream, bytes=line.size, kept=line.kept)
         if not keeps_line(record, stream, self._min_levels[node]):
             return
-        getattr(self._node_logs[node], record.level)(record.event, **record.fields)
+        getattr(log, record.level)(record.event, **record.fields)
         self._log_router.route(node, record, datetime.now(UTC).isoformat(timespec="microseconds"))
 
     def on_note(self, node: str, incarnation: int, line: str) -> None:
@@ -252,6 +272,8 @@ class DataflowRuntime:
             self._queue.put_nowait(Closing(node, incarnation))
         elif isinstance(note, contract.FlushedNote):
             self._flushed.add((node, incarnation))
+        elif isinstance(note, contract.MovedNote):
+            self._log_losses(self._accounts.moved(node, note))
 
     def _liveliness_changed(self, node: str, incarnation: int, alive: bool) -> None:
         self.post(Liveliness(node, incarnation, alive))

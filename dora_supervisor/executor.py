@@ -2,11 +2,12 @@
 
 Above the seam (coordinator, dataflow runtime, tree, health) nothing touches a process or
 `/proc`; below it an executor spawns and kills, and only *reports*: `Started`, `Exited`,
-`Sampled`, `Heartbeat` and `Enforced` events, output lines and the node's pipe notes. The
-core says what to measure and enforce for each node (`Launch.watch`); the executor says
-how its machine can (`Executor.enforcement`) and never judges a figure itself.
-`LocalExecutor` (process groups on this machine) is the one implementation today; a
-daemon on another machine, speaking the same seam over zenoh, will be the second.
+`Sampled`, `Heartbeat` and `Enforced` events, the counts in a node's ledger (`Tallied`),
+output lines and the node's pipe notes. The core says what to measure and enforce for each
+node (`Launch.watch`); the executor says how its machine can (`Executor.enforcement`) and
+never judges a figure itself. `LocalExecutor` (process groups on this machine) is the one
+implementation today; a daemon on another machine, speaking the same seam over zenoh, will
+be the second.
 """
 
 from __future__ import annotations
@@ -18,14 +19,26 @@ from typing import Protocol
 import attrs
 import structlog
 
+from dora_api.contract import Ledger
 from dora_supervisor.descriptor import Limits
-from dora_supervisor.node_output import Stream
+from dora_supervisor.node_output import OutputLine, Stream
 from dora_supervisor.samples import Enforced, Enforcement, Heartbeat, Sampled, Watch
 from dora_supervisor.tree_model import Exited, Started
 
-__all__ = ["Launch", "Report", "Reports", "Executor", "ExecutorFactory"]
+__all__ = ["Launch", "Tallied", "Report", "Reports", "Executor", "ExecutorFactory"]
 
-Report = Started | Exited | Sampled | Heartbeat | Enforced
+
+@attrs.frozen
+class Tallied:
+    """The message counts an ended process left in its ledger; reported just before its
+    `Exited` (none when it never wrote one: not a dora_api node, or killed before)."""
+
+    node: str
+    incarnation: int
+    ledger: Ledger
+
+
+Report = Started | Exited | Sampled | Heartbeat | Enforced | Tallied
 
 
 @attrs.frozen
@@ -47,7 +60,7 @@ class Reports(Protocol):
 
     def on_report(self, event: Report) -> None: ...
 
-    def on_line(self, node: str, stream: Stream, line: str) -> None: ...
+    def on_line(self, node: str, stream: Stream, line: OutputLine) -> None: ...
 
     def on_note(self, node: str, incarnation: int, note: str) -> None: ...
 

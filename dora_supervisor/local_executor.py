@@ -6,7 +6,8 @@ node with memory or CPU limits in cgroups of its own where the machine allows it
 node as often as its `Watch` asks: all nodes due at once in one batch off the event loop
 (`sampler`), on a grid so that nodes with the same interval share their passes. It
 reports what it sees (samples, heartbeats, the kernel's OOM kills) and decides nothing
-(see `health` for that).
+(see `health` for that). Each process gets a ledger file (in a private directory) for its
+message counts, read once it has exited.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import asyncio
 import concurrent.futures
 import contextlib
 import math
+import os
+import shutil
+import tempfile
 import time
 
 import attrs
@@ -23,7 +27,7 @@ import structlog
 from dora_api import contract
 from dora_supervisor import cgroups, process, sampler
 from dora_supervisor.cgroup_node import NodeCgroup
-from dora_supervisor.executor import Executor, Launch, Reports
+from dora_supervisor.executor import Executor, Launch, Reports, Tallied
 from dora_supervisor.samples import Enforced, Enforcement, LimitKind, Watch
 from dora_supervisor.tree_model import Exited, Started
 from dora_supervisor.watchdog_page import WatchdogPage
@@ -74,12 +78,14 @@ class LocalExecutor(Executor):
         self._reader = sampler.ProcReader()
         self._sampling = concurrent.futures.ThreadPoolExecutor(1, "dora-sampler")
         self._cgroups: cgroups.Cgroups | None = None
+        self._ledgers: str | None = None
 
     @property
     def enforcement(self) -> Enforcement:
         return Enforcement() if self._cgroups is None else self._cgroups.enforcement
 
     async def __aenter__(self) -> LocalExecutor:
+        self._ledgers = tempfile.mkdtemp(prefix="dora-ledgers-")
         offer = await asyncio.to_thread(cgroups.probe)
         self._cgroups = None if offer is None else cgroups.Cgroups(offer)
         self._tasks = asyncio.TaskGroup()
@@ -98,18 +104,24 @@ class LocalExecutor(Executor):
             if self._cgroups is not None and (left := self._cgroups.close()):
                 self._log.warning("cgroups_left", paths=left)
         finally:
-            await self._tasks.__aexit__(None, None, None)
-            # after any pass still in flight: the reader's files close in its own thread
-            await asyncio.get_running_loop().run_in_executor(self._sampling, self._reader.close)
-            self._sampling.shutdown(wait=False)
+            try:
+                await self._tasks.__aexit__(None, None, None)
+                # after any pass still in flight: the reader's files close in its own thread
+                await asyncio.get_running_loop().run_in_executor(self._sampling,
+                                                                 self._reader.close)
+                self._sampling.shutdown(wait=False)
+            finally:
+                shutil.rmtree(self._ledgers, ignore_errors=True)
 
     async def spawn(self, launch: Launch) -> None:
         log = self._log.bind(node=launch.node)
         watch = launch.watch or Watch(self._sample_interval)
         cgroup = self._new_cgroup(launch, watch, log)
         page = WatchdogPage() if watch.heartbeat else None
-        env = launch.env if page is None else {**launch.env,
-                                               contract.WATCHDOG_FD_ENV: str(page.fd)}
+        env = {**launch.env,
+               contract.LEDGER_ENV: self._ledger_of(launch.node, launch.incarnation)}
+        if page is not None:
+            env[contract.WATCHDOG_FD_ENV] = str(page.fd)
         argv = launch.argv if cgroup is None else [*cgroup.join_argv(), *launch.argv]
         try:
             started = await process.spawn(
@@ -200,6 +212,21 @@ class LocalExecutor(Executor):
                 return
             await asyncio.sleep(0.02)
 
+    def _ledger_of(self, node: str, incarnation: int) -> str:
+        return os.path.join(self._ledgers, f"{node}.{incarnation}")
+
+    def _take_ledger(self, node: str, incarnation: int) -> contract.Ledger | None:
+        """The counts an exited process left, if it wrote any; the file is removed."""
+        path = self._ledger_of(node, incarnation)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            os.unlink(path)
+            ledger = contract.read_ledger(data)
+        except (OSError, contract.ContractError):
+            return None
+        return ledger if ledger.incarnation == incarnation else None
+
     # -- watching and sampling ------------------------------------------------------------
 
     async def _watch(self, running: _Node) -> None:
@@ -209,6 +236,9 @@ class LocalExecutor(Executor):
         if self._running.get(running.name) is running:
             del self._running[running.name]
         self._leaders.discard(running.due.pid)
+        ledger = self._take_ledger(running.name, running.process.incarnation)
+        if ledger is not None:
+            self._reports.on_report(Tallied(running.name, running.process.incarnation, ledger))
         self._reports.on_report(Exited(running.name, running.process.incarnation, code, sig))
         await self._release(running)
 

@@ -18,12 +18,17 @@ import attrs
 import psutil
 
 from dora_api import contract
-from dora_supervisor.node_output import Stream
+from dora_supervisor.node_output import LineSplitter, OutputLine, Stream
 
 __all__ = ["NodeProcess", "spawn", "wait_exit", "kill_group", "apply_rlimits"]
 
 _SETPRIV = shutil.which("setpriv")
 _OUTPUT_DRAIN_S = 1.0  # after exit, wait this long for the last lines of output
+# Output capture: a stream's reader holds at most twice this before it stops reading (the
+# node then blocks in write: backpressure, not memory); with the longest line kept
+# (`node_output.MAX_LINE_BYTES`) that bounds a node's captured output to about 0.5 MiB.
+_READ_BYTES = 2**16
+_LINES_PER_TURN = 64  # a flooding node gives the event loop a turn after this many lines
 
 
 @attrs.define
@@ -42,7 +47,7 @@ class NodeProcess:
 
 
 async def spawn(node: str, incarnation: int, argv: list[str], env: dict[str, str], cwd: str,
-                on_line: Callable[[Stream, str], None],
+                on_line: Callable[[Stream, OutputLine], None],
                 on_note: Callable[[str], None], keep_fds: tuple[int, ...] = ()) -> NodeProcess:
     """Start `argv` as the leader of a new process group, stdout/stderr piped, the file
     descriptors `keep_fds` inherited as they are (a watchdog page).
@@ -122,7 +127,7 @@ class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
     """asyncio's own protocol, plus a future resolved the moment the process exits."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
-        super().__init__(limit=2**20, loop=loop)
+        super().__init__(limit=_READ_BYTES, loop=loop)
         self.exited: asyncio.Future[None] = loop.create_future()
 
     def process_exited(self) -> None:
@@ -132,14 +137,20 @@ class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
 
 
 async def _pump(stream: asyncio.StreamReader, name: Stream, on_line) -> None:
+    """Every line of one stream to `on_line`, however long the lines or fast the writer:
+    a line is cut at the longest kept, and the loop gets a turn every few lines so one
+    flooding node cannot starve the rest of the dataflow."""
+    lines = LineSplitter()
     while True:
-        try:
-            raw = await stream.readline()
-        except ValueError:  # a line longer than the limit: take it in pieces
-            raw = await stream.read(2**20)
-        if not raw:
+        chunk = await stream.read(_READ_BYTES)
+        found = lines.feed(chunk) if chunk else lines.end()
+        for count, line in enumerate(found, 1):
+            on_line(name, line)
+            if count % _LINES_PER_TURN == 0:
+                await asyncio.sleep(0)
+        if not chunk:
             return
-        on_line(name, raw.decode("utf-8", "replace").rstrip("\r\n"))
+        await asyncio.sleep(0)
 
 
 async def _pump_notes(stream: asyncio.StreamReader, on_note) -> None:

@@ -78,9 +78,11 @@ class ZenohLink:
         """Ask one node to stop (it gets STOP with id MANUAL)."""
         self._send(self.ns.to(node), contract.StopMessage())
 
-    def notify_restarted(self, node: str) -> None:
-        """Tell every node that `node` restarts; its consumers get NODE_RESTARTED."""
-        self._send(self.ns.to_all, contract.RestartedMessage(node))
+    def notify_restarted(self, node: str, ended: int | None = None,
+                         sent: dict[str, int] | None = None) -> None:
+        """Tell every node that `node` restarts (its incarnation `ended` having sent
+        `sent`); its consumers get NODE_RESTARTED after that incarnation's messages."""
+        self._send(self.ns.to_all, contract.RestartedMessage(node, ended, sent or {}))
 
     def publish_log(self, message: contract.LogMessage) -> None:
         """A node's log record, for the dataflow's `dora/logs` inputs (zenoh drops it rather

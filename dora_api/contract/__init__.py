@@ -6,8 +6,10 @@ imports: zenoh and pyarrow are loaded only when a session is opened or an Arrow 
 is sent or received.
 
 - `config`: `NodeConfig` and its records, the env variable names, the JSON codec.
-- `messages`: control messages, pipe notes, log lines, end-of-stream marker and ack.
+- `messages`: control messages, pipe notes, log lines, end-of-stream marker and ack,
+  the position stamp of data messages.
 - `logs`: log levels, the record a log line becomes as data, the `dora/logs` inputs.
+- `ledger`: the file a node keeps its message counts in, for delivery accounting.
 - `keys`: key expressions (builders and parsers) and input sources.
 - `codec`: data payloads and their attachments.
 - `timers`: the timer grammar.
@@ -51,6 +53,15 @@ from dora_api.contract.keys import (
     is_builtin_source,
     split_source,
 )
+from dora_api.contract.ledger import (
+    LEDGER_ENV,
+    LEDGER_INPUT_WORDS,
+    InputTally,
+    Ledger,
+    LedgerLayout,
+    pack_position,
+    read_ledger,
+)
 from dora_api.contract.logs import (
     LEVELS,
     LOG_SOURCE,
@@ -73,7 +84,9 @@ from dora_api.contract.messages import (
     HeartbeatField,
     HeartbeatTimes,
     LogRecord,
+    MovedNote,
     PipeNote,
+    Position,
     RestartedMessage,
     StopMessage,
     arm_heartbeat,
@@ -89,6 +102,8 @@ from dora_api.contract.messages import (
     encode_note,
     is_flush_marker,
     read_heartbeat,
+    split_stamp,
+    stamp_attachment,
     write_heartbeat,
 )
 from dora_api.contract.timers import TIMER_PREFIX, parse_timer
@@ -103,8 +118,9 @@ __all__ = [
     "CONFIG_VERSION", "READY_TIMEOUT_S", "Endpoints", "InputConfig", "OperatorConfig",
     "NodeConfig", "encode_config", "decode_config", "config_from_environ",
     # messages
-    "StopMessage", "RestartedMessage", "FailedMessage", "ControlMessage", "encode_control", "decode_control",
-    "ClosingNote", "FlushedNote", "PipeNote", "encode_note", "decode_note",
+    "StopMessage", "RestartedMessage", "FailedMessage", "ControlMessage", "encode_control",
+    "decode_control", "ClosingNote", "FlushedNote", "MovedNote", "PipeNote", "encode_note", "decode_note",
+    "Position", "stamp_attachment", "split_stamp",
     "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
     "is_flush_marker", "encode_flush_marker", "decode_flush_marker",
     "Ack", "encode_ack", "decode_ack",
@@ -113,6 +129,9 @@ __all__ = [
     "LogMessage", "encode_log_message", "decode_log_message",
     "HEARTBEAT_BYTES", "HeartbeatField", "HeartbeatTimes", "arm_heartbeat", "write_heartbeat",
     "read_heartbeat",
+    # ledger
+    "LEDGER_ENV", "LEDGER_INPUT_WORDS", "LedgerLayout", "InputTally", "Ledger", "read_ledger",
+    "pack_position",
     # keys
     "Namespace", "TokenKind", "PeerToken", "ALL_NODES", "is_builtin_source", "split_source",
     # codec

@@ -30,7 +30,9 @@ WATCHDOG_FD_ENV = "DORA_WATCHDOG_FD"  # a shared heartbeat page (`messages.arm_h
 PARENT_PID_ENV = "DORA_PARENT_PID"  # the supervisor's pid, for the parent-death signal
 NODE_ID_ENV = "DORA_NODE_ID"  # for programs that are not dora_api nodes
 DATAFLOW_ID_ENV = "DORA_DATAFLOW_ID"
-CONFIG_VERSION = 2  # bump on any change a node of the previous version would misread
+CONFIG_VERSION = 3  # bump on any change a node of the previous version would misread
+# 2: min_log_level and send_logs_as (logs as data)
+# 3: data attachments end with a position stamp (`messages.stamp_attachment`)
 READY_TIMEOUT_S = 10.0  # how long a starting node waits for the peers it must see
 
 

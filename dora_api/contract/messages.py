@@ -4,10 +4,12 @@ Five families, each with one encoder and one decoder; a decoder given anything e
 raises ContractError (the heartbeat page, read while the node writes it, says None):
 - control messages, supervisor -> node over zenoh (`Namespace.to`): stop, restarted,
   failed;
-- pipe notes, node -> supervisor over the control fd: closing, flushed;
+- pipe notes, node -> supervisor over the control fd: closing, flushed, moved;
 - structured log lines a node writes on stderr (`LOG_MARK`);
 - the end-of-stream marker a node puts on each output as it closes, and the
   acknowledgement a consumer answers it with (`Namespace.ack`);
+- the stamp at the end of every data message's attachment: its `Position` in the
+  producer's stream (incarnation, sequence number), what delivery accounting counts with;
 - the heartbeat page, node -> supervisor in shared memory (`WATCHDOG_FD_ENV`): when
   the node last took an event and since when events wait for it.
 """
@@ -21,13 +23,14 @@ import struct
 
 import attrs
 
-from dora_api.contract.codec import KIND_FLUSH
+from dora_api.contract.codec import KIND_BYTES, KIND_FLUSH
 from dora_api.contract.errors import ContractError
 
 __all__ = [
     "StopMessage", "RestartedMessage", "FailedMessage", "ControlMessage", "encode_control",
     "decode_control",
-    "ClosingNote", "FlushedNote", "PipeNote", "encode_note", "decode_note",
+    "ClosingNote", "FlushedNote", "MovedNote", "PipeNote", "encode_note", "decode_note",
+    "Position", "stamp_attachment", "split_stamp",
     "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
     "is_flush_marker", "encode_flush_marker", "decode_flush_marker",
     "Ack", "encode_ack", "decode_ack",
@@ -53,9 +56,14 @@ class StopMessage:
 
 @attrs.frozen
 class RestartedMessage:
-    """`node` is being restarted; its consumers get NODE_RESTARTED, their inputs stay open."""
+    """`node` is being restarted; its consumers get NODE_RESTARTED, their inputs stay open.
+
+    `ended` is the incarnation that ended and `sent` how many messages it had sent on
+    each output: a consumer puts NODE_RESTARTED after the last of them that arrives."""
 
     node: str
+    ended: int | None = None
+    sent: dict[str, int] = attrs.field(factory=dict, hash=False)
 
 
 @attrs.frozen
@@ -74,8 +82,8 @@ def encode_control(message: ControlMessage) -> bytes:
     match message:
         case StopMessage():
             fields = {"t": "stop"}
-        case RestartedMessage(node=node):
-            fields = {"t": "restarted", "node": node}
+        case RestartedMessage(node=node, ended=ended, sent=sent):
+            fields = {"t": "restarted", "node": node, "ended": ended, "sent": sent}
         case FailedMessage(node=node, error=error):
             fields = {"t": "failed", "node": node, "error": error}
         case _:
@@ -93,10 +101,57 @@ def decode_control(payload: bytes) -> ControlMessage:
         return StopMessage()
     node = fields.get("node") if isinstance(fields, dict) else None
     if tag == "restarted" and isinstance(node, str) and node:
-        return RestartedMessage(node)
+        ended, sent = fields.get("ended"), fields.get("sent", {})
+        if (ended is None or _count(ended)) and isinstance(sent, dict) and all(
+                isinstance(k, str) and _count(v) for k, v in sent.items()):
+            return RestartedMessage(node, ended, sent)
     if tag == "failed" and isinstance(node, str) and node and isinstance(fields.get("error"), str):
         return FailedMessage(node, fields["error"])
     raise ContractError(f"unknown control message: {payload[:80]!r}")
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# -- delivery: positions in a producer's stream ----------------------------------------
+
+@attrs.frozen(order=True)
+class Position:
+    """A message's place in its producer's stream on one output: the producer's
+    incarnation, then the sequence number within it (0, 1, 2, ...). Positions order the
+    whole history of an output across restarts."""
+
+    incarnation: int
+    seq: int
+
+    def __str__(self) -> str:
+        return f"{self.incarnation}:{self.seq}"
+
+    @classmethod
+    def parse(cls, text: str) -> Position:
+        incarnation, _, seq = text.partition(":")
+        return cls(_incarnation(incarnation, f"position {text!r}"),
+                   _incarnation(seq, f"position {text!r}"))
+
+
+_STAMP = struct.Struct("<IQB")
+_STAMP_MARK = 0xD5  # last byte of a stamped attachment (JSON and kinds never end so)
+
+
+def stamp_attachment(attachment: bytes | None, position: Position) -> bytes:
+    """`attachment` with the message's position appended; None (plain bytes) becomes the
+    bytes kind, so the first byte still says what the payload is (never a marker)."""
+    head = attachment or bytes((KIND_BYTES,))
+    return head + _STAMP.pack(position.incarnation, position.seq, _STAMP_MARK)
+
+
+def split_stamp(attachment: bytes) -> tuple[Position | None, bytes]:
+    """(position, the attachment without it); (None, as it was) when it has none."""
+    if len(attachment) < _STAMP.size or attachment[-1] != _STAMP_MARK:
+        return None, attachment
+    incarnation, seq, _ = _STAMP.unpack_from(attachment, len(attachment) - _STAMP.size)
+    return Position(incarnation, seq), attachment[:-_STAMP.size]
 
 
 # -- pipe notes (node -> supervisor) --------------------------------------------------
@@ -115,24 +170,46 @@ class FlushedNote:
     incarnation: int
 
 
-PipeNote = ClosingNote | FlushedNote
+@attrs.frozen
+class MovedNote:
+    """The stream on `input` did not go on where it was expected to: the next message
+    expected was at `expected` (None: none yet in this incarnation), the one that came is
+    at `came`. The supervisor counts what lies between as lost."""
+
+    incarnation: int
+    input: str
+    expected: Position | None
+    came: Position
+
+
+PipeNote = ClosingNote | FlushedNote | MovedNote
 _NOTE_TAGS: dict[str, type[ClosingNote] | type[FlushedNote]] = {"C": ClosingNote,
                                                                  "F": FlushedNote}
 
 
 def encode_note(note: PipeNote) -> bytes:
     """One line, as written to the control pipe."""
+    if isinstance(note, MovedNote):
+        if not note.input or any(c.isspace() for c in note.input):
+            raise ValueError(f"an input id cannot be {note.input!r}")
+        return f"M {note.incarnation} {note.input} {note.expected or '-'} {note.came}\n".encode()
     tag = next(tag for tag, kind in _NOTE_TAGS.items() if isinstance(note, kind))
     return f"{tag} {note.incarnation}\n".encode()
 
 
 def decode_note(line: str | bytes) -> PipeNote:
     text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-    tag, _, number = text.strip().partition(" ")
+    what = f"control note {text.strip()[:80]!r}"
+    tag, *fields = text.split() or [""]
+    if tag == "M" and len(fields) == 4:
+        number, input_id, expected, came = fields
+        return MovedNote(_incarnation(number, what), input_id,
+                         None if expected == "-" else Position.parse(expected),
+                         Position.parse(came))
     kind = _NOTE_TAGS.get(tag)
-    if kind is None:
+    if kind is None or len(fields) != 1:
         raise ContractError(f"unknown control note: {text.strip()[:80]!r}")
-    return kind(_incarnation(number, f"control note {text.strip()[:80]!r}"))
+    return kind(_incarnation(fields[0], what))
 
 
 # -- structured log lines (node stderr) -----------------------------------------------

@@ -16,7 +16,7 @@ from dora_supervisor import process
 from dora_supervisor.descriptor import Limits
 from dora_supervisor.executor import Launch
 from dora_supervisor.local_executor import LocalExecutor
-from dora_supervisor.node_output import Stream
+from dora_supervisor.node_output import OutputLine, Stream
 from dora_supervisor.samples import ProcessState, Sampled
 from dora_supervisor.tree_model import Exited, Started
 from tests.conftest import wait_until_async as until
@@ -37,8 +37,8 @@ class Collected:
     def on_report(self, event) -> None:
         self.reports.append(event)
 
-    def on_line(self, node: str, stream: Stream, line: str) -> None:
-        self.lines.append((node, stream, line))
+    def on_line(self, node: str, stream: Stream, line: OutputLine) -> None:
+        self.lines.append((node, stream, line.shown))
 
     def on_note(self, node: str, incarnation: int, note: str) -> None:
         self.notes.append((node, incarnation, note))

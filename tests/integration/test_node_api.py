@@ -71,6 +71,21 @@ def test_an_undecodable_message_is_an_error_event_and_the_input_lives_on(dora_ru
     assert run.lines("sink")[:2] == ["ERROR x", "INPUT x"]
 
 
+def test_an_undecodable_last_message_does_not_hold_up_node_restarted(dora_run, dataflow):
+    """It did, for good: the message was accepted and never queued, and NODE_RESTARTED
+    waited for it to be, blocking the next incarnation's first message behind it."""
+    run = dora_run(dataflow("""
+        nodes:
+          - {id: bad, path: {nodes}/bad_arrow_producer.py, args: --bad-last --fail-once,
+             outputs: [out], restart: {policy: transient, backoff: {initial: 50ms}}}
+          - {id: sink, path: {nodes}/event_printer.py, inputs: {x: bad/out}}
+    """))
+    assert run.wait(30) == 0, run.text()
+    assert run.lines("sink") == ["INPUT x", "ERROR x", "NODE_RESTARTED bad", "INPUT x",
+                                 "ERROR x", "INPUT_CLOSED x", "STOP ALL_INPUTS_CLOSED"]
+    assert run.events("messages_lost") == []  # the node was told: nothing lost
+
+
 def test_downstream_nodes_hear_of_an_upstream_restart(dora_run, dataflow):
     run = dora_run(dataflow("""
         supervision: {auto_shutdown: never}

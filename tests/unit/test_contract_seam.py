@@ -22,7 +22,7 @@ SCANNED = sorted(path for package in ("dora_api", "dora_supervisor")
 _CONTROL_SEGMENT = re.compile(r"(?:^|/)(?:alive|finished|ack|to|coordinator)/"
                               r"|/(?:alive|finished|ack|to|coordinator)$")
 _CONTRACT_LITERALS = ("dora-ctl", "dora_log", "DORA_NODE_CONFIG", "DORA_CONTROL_FD",
-                      "DORA_PARENT_PID", "DORA_WATCHDOG_FD")
+                      "DORA_PARENT_PID", "DORA_WATCHDOG_FD", "DORA_LEDGER")
 _NAMESPACE_HEADS = ("dora/", "dora-ctl/")
 
 

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dora_api import contract
-from dora_supervisor.node_output import LastWords, OutputRecord, Stream, output_record
+from dora_supervisor.node_output import (
+    LastWords,
+    LineSplitter,
+    OutputLine,
+    OutputRecord,
+    Stream,
+    output_record,
+    truncation_mark,
+)
 
 
 def structured(**record) -> str:
@@ -60,3 +71,52 @@ def test_last_words_are_the_last_non_empty_stderr_line_or_its_message():
     words.record("b", Stream.STDERR, structured(level="error", msg=""))
     assert words.of("b") == structured(level="error", msg="")
     assert dict(words.by_node) == {"a": "boom", "b": structured(level="error", msg="")}
+
+
+def split(data: bytes, cuts: list[int], max_bytes: int) -> list[OutputLine]:
+    """`data` through a splitter, fed in pieces cut at `cuts`."""
+    splitter, lines, start = LineSplitter(max_bytes), [], 0
+    for cut in sorted(cuts) + [len(data)]:
+        lines += splitter.feed(data[start:cut])
+        start = max(start, cut)
+    return lines + splitter.end()
+
+
+def test_lines_are_cut_at_newlines_whatever_the_pieces_and_lose_their_cr():
+    assert split(b"one\r\ntwo\n\nlast", [2, 5, 9], 64) == [
+        OutputLine("one", 3, 3), OutputLine("two", 3, 3), OutputLine("", 0, 0),
+        OutputLine("last", 4, 4)]
+    assert split(b"", [], 64) == [] and split(b"\n", [], 64) == [OutputLine("", 0, 0)]
+
+
+def test_a_long_line_keeps_its_first_bytes_and_counts_the_rest():
+    [line, after] = split(b"x" * 100 + b"\nafter\n", [30, 70], 64)
+    assert line == OutputLine("x" * 64, 100, 64) and line.truncated
+    assert line.shown == "x" * 64 + truncation_mark(100, 64)
+    assert after.shown == "after" and not after.truncated
+
+
+def test_a_cut_never_splits_a_character_and_invalid_utf8_is_replaced():
+    [cut] = split("ab€€".encode(), [], 6)  # the second euro sign would be split
+    assert (cut.text, cut.kept, cut.size) == ("ab€", 5, 8)
+    assert split(b"\xff ok\n\xc3\n", [1], 64) == [OutputLine("\ufffd ok", 4, 4),
+                                                   OutputLine("\ufffd", 1, 1)]
+
+
+@given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=8),
+       st.integers(1, 40))
+def test_splitting_matches_the_plain_rule_and_holds_at_most_the_longest_line(
+        data, cuts, max_bytes):
+    raw_lines = data.split(b"\n")
+    if raw_lines[-1] == b"":
+        raw_lines.pop()
+    lines = split(data, cuts, max_bytes)
+    assert len(lines) == len(raw_lines)
+    for line, raw in zip(lines, raw_lines, strict=True):
+        if len(raw) <= max_bytes:
+            stripped = raw.rstrip(b"\r")
+            assert line == OutputLine(stripped.decode("utf-8", "replace"), len(stripped),
+                                      len(stripped))
+        else:
+            assert line.size == len(raw) and max_bytes - 3 <= line.kept <= max_bytes
+            assert line.text == raw[:line.kept].decode("utf-8", "replace")

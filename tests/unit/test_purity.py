@@ -12,7 +12,7 @@ PURE = ["errors", "units", "yamlsrc", "descriptor", "keys", "parse", "validate",
         "parse_node", "parse_values", "schema", "tree_model", "tree", "tree_stop", "tree_restart",
         "tree_view", "samples", "health", "health_rules", "node_output", "log_routing",
         "keytable", "module_keys", "modules", "control_protocol",
-        "control_select", "status_render"]
+        "control_select", "status_render", "delivery"]
 FORBIDDEN = {"asyncio", "os", "signal", "subprocess", "time", "zenoh", "psutil", "socket",
              "threading", "random", "shutil", "pathlib", "io"}
 
