@@ -2,9 +2,10 @@
 
 Above the seam (coordinator, dataflow runtime, tree, health) nothing touches a process or
 `/proc`; below it an executor spawns and kills, and only *reports*: `Started`, `Exited`,
-`Sampled` events, output lines and the node's pipe notes. `LocalExecutor` (process groups
-on this machine) is the one implementation today; a daemon on another machine, speaking
-the same seam over zenoh, will be the second.
+`Sampled` events, output lines and the node's pipe notes. `LocalExecutor` runs process
+groups on this machine; `MachineExecutor` adds the nodes deployed to other machines, run by
+their daemons (each a `LocalExecutor` there) over zenoh, and also reports when such a
+machine is lost or back.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Launch:
     env: dict[str, str] = attrs.field(repr=False)
     cwd: str
     limits: Limits = Limits()
+    # A node started on another machine: the descriptor's `env:`, whose `$VAR`s that
+    # machine expands from its own environment (`env` then holds only dora's variables).
+    target_env: dict[str, str] = attrs.field(factory=dict, repr=False)
 
 
 class Reports(Protocol):
@@ -47,6 +51,9 @@ class Reports(Protocol):
     def on_line(self, node: str, stream: Stream, line: str) -> None: ...
 
     def on_note(self, node: str, incarnation: int, note: str) -> None: ...
+
+    def on_machine(self, machine: str, up: bool) -> None:
+        """The daemon of `machine` was lost (`up` False) or is back."""
 
 
 class Executor(abc.ABC):
