@@ -74,7 +74,7 @@ class MachineKeys:
 
 
 def _typed(*types):
-    return attrs.validators.instance_of(types)
+    return attrs.validators.instance_of(types[0] if len(types) == 1 else types)
 
 
 _text, _integer, _flag = _typed(str), _typed(int), _typed(bool)
