@@ -5,6 +5,8 @@ by the network (a TCP proxy of our own in front of it), and both coming back."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 from types import SimpleNamespace
@@ -96,6 +98,8 @@ def test_a_source_on_m1_feeds_a_sink_on_m2_and_the_sink_survives_losing_m2(dataf
     assert {node: w["machine"] for node, w in found.items()} == {"src": "m1", "sink": "m2"}
     assert found["src"]["pid"] in m1.children() and found["sink"]["pid"] in m2.children()
     wait_until(lambda: got_lines("across", "sink") >= 5, 20, "the sink on m2 receiving from m1")
+    wait_until(lambda: workers("across")["sink"]["rss_bytes"], 10,
+               "the sink's memory as sampled by its daemon")
 
     sink_pid = found["sink"]["pid"]
     killed_at = time.time()
@@ -117,6 +121,37 @@ def test_a_source_on_m1_feeds_a_sink_on_m2_and_the_sink_survives_losing_m2(dataf
     assert again["sink"]["restarts"] == 1 and again["sink"]["pid"] in m2.children()
     wait_until(lambda: got_lines("across", "sink", after=back_at) >= 5, 20,
                "the restarted sink receiving again")
+
+    restarted = dora("restart", "across", "sink")
+    assert restarted.returncode == 0, restarted.stderr
+    assert restarted.stdout.startswith("dora: restarted node 'sink' of dataflow across (")
+    restarted_at = time.time()
+    wait_until(lambda: got_lines("across", "sink", after=restarted_at) >= 3, 20,
+               "the sink restarted by `dora restart` receiving again")
+    stop_cleanly([m1, m2])
+
+
+@pytest.mark.timeout(120)
+def test_a_frozen_daemon_is_lost_within_its_lease_and_its_nodes_stop_by_themselves(
+        dataflow, cluster):
+    m1, m2 = cluster.daemon("m1"), cluster.daemon("m2")
+    start(across(dataflow))
+    found = wait_running("across", ["src", "sink"])
+    wait_until(lambda: got_lines("across", "sink") >= 5, 20, "the sink on m2 receiving from m1")
+    sink_pid = found["sink"]["pid"]
+    frozen_at = time.time()
+    os.kill(m2.proc.pid, signal.SIGSTOP)
+    try:
+        lost_at = wait_until(lambda: first_event_after("across", "sink", "liveliness_lost",
+                                                       frozen_at), 10, "the sink reported lost")
+        assert lost_at - frozen_at <= BOUND_S
+        # its link to the silent router expires after the daemon's lease: it stops itself
+        wait_until(lambda: not alive(sink_pid), max(0.1, frozen_at + LEASE_S + 1.5 - time.time()),
+                   "the sink of the frozen daemon stopping by itself")
+    finally:
+        os.kill(m2.proc.pid, signal.SIGCONT)
+    again = wait_running("across", ["src", "sink"])
+    assert again["sink"]["restarts"] == 1 and again["sink"]["pid"] in m2.children()
     stop_cleanly([m1, m2])
 
 
@@ -154,6 +189,13 @@ def test_start_names_the_missing_machine_or_waits_for_its_daemon(dataflow, clust
     file = across(dataflow)
     m1 = cluster.daemon("m1")
     wait_until(lambda: m1.events("daemon_joined"), 20, "m1 joined")
+    again = dora("up")
+    assert again.returncode == 0 and again.stdout.startswith("dora: the coordinator is "
+                                                             "already running (pid ")
+    elsewhere = dora("up", "--listen", "tcp/127.0.0.1:1")
+    assert (elsewhere.returncode, elsewhere.stderr.endswith(
+        f"with {cluster.endpoint}: `dora destroy` it first to listen on tcp/127.0.0.1:1\n")) \
+        == (1, True), elsewhere.stderr
     began = time.monotonic()
     refused = dora("start", str(file))
     assert time.monotonic() - began < 5  # an error, never a hang
