@@ -18,6 +18,8 @@ throughput back to back) run under `dora start` in four placements:
 * via coordinator: sender on m3, receiver on m4: through the coordinator's router too.
 
 Each figure is the median over the rounds (the placements' order reversed every round).
+Also the coordinator process's CPU time during each run (user + system, all its threads:
+zenoh's routing included), which shows where the data went through.
 Prints a table; writes JSON (default benchmarks/results/machines.json).
 """
 
@@ -27,12 +29,16 @@ import argparse
 import json
 import os
 import platform
+import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -91,7 +97,14 @@ nodes:
     return path
 
 
-def run_placement(workdir: Path, plan: dict, name: str, timeout: float) -> dict:
+def cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def run_placement(workdir: Path, plan: dict, name: str, timeout: float,
+                  coordinator: int) -> dict:
+    cpu_before = cpu_s(coordinator)
     plan_file = workdir / "plan.json"
     plan_file.write_text(json.dumps(plan))
     sender, receiver = PLACEMENTS[name]
@@ -117,20 +130,23 @@ def run_placement(workdir: Path, plan: dict, name: str, timeout: float) -> dict:
     if result is None:
         raise RuntimeError(f"{name}: the receiver printed no result (state "
                            f"{listed[uuid]['state']})")
-    return latency._make_result(name, f"sender on {sender or 'local'}, receiver on "
-                                f"{receiver or 'local'}", result, wall, [])
+    found = latency._make_result(name, f"sender on {sender or 'local'}, receiver on "
+                                 f"{receiver or 'local'}", result, wall, [])
+    found["coordinator_cpu_s"] = round(cpu_s(coordinator) - cpu_before, 3)
+    return found
 
 
-def start_cluster(workdir: Path) -> list[subprocess.Popen]:
+def start_cluster(workdir: Path) -> tuple[int, list[subprocess.Popen]]:
+    """The coordinator's pid and the daemons."""
     coordinator = f"tcp/127.0.0.1:{free_port()}"
     m2_listen = f"tcp/127.0.0.1:{free_port()}"
-    dora("up", "--listen", coordinator)
+    pid = int(re.search(r"pid ([0-9]+)", dora("up", "--listen", coordinator)).group(1))
     links = {"m1": ["--connect", coordinator, "--connect", m2_listen],
              "m2": ["--connect", coordinator, "--listen", m2_listen],
              "m3": ["--connect", coordinator], "m4": ["--connect", coordinator]}
-    return [latency._start([*DORA, "daemon", "--machine", machine, *args], workdir,
-                           workdir / f"daemon-{machine}.log")
-            for machine, args in links.items()]
+    return pid, [latency._start([*DORA, "daemon", "--machine", machine, *args], workdir,
+                                workdir / f"daemon-{machine}.log")
+                 for machine, args in links.items()]
 
 
 def main() -> int:
@@ -150,13 +166,14 @@ def main() -> int:
         os.environ["XDG_RUNTIME_DIR"] = os.path.join(base, "run")
         os.environ["XDG_STATE_HOME"] = os.path.join(base, "state")
         workdir = Path(base)
-        daemons = start_cluster(workdir)
+        coordinator, daemons = start_cluster(workdir)
         try:
             order = list(PLACEMENTS)
             for index in range(args.rounds):
                 for name in order if index % 2 == 0 else reversed(order):
                     print(f"round {index + 1}: {name} ...", file=sys.stderr, flush=True)
-                    rounds[name].append(run_placement(workdir, plan, name, timeout))
+                    rounds[name].append(run_placement(workdir, plan, name, timeout,
+                                                      coordinator))
         finally:
             try:
                 dora("destroy")
@@ -164,6 +181,9 @@ def main() -> int:
                 for daemon in daemons:
                     latency._stop(daemon)
     results = {name: latency.merge_rounds(found) for name, found in rounds.items()}
+    for name, found in rounds.items():
+        results[name]["coordinator_cpu_s"] = statistics.median(
+            r["coordinator_cpu_s"] for r in found)
     print_table(results, sizes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
@@ -175,14 +195,16 @@ def main() -> int:
 
 
 def print_table(results: dict, sizes: list[int]) -> None:
-    print(f"{'placement':17} {'size':>8} {'p50 us':>9} {'p95 us':>9} {'msg/s':>9} {'MiB/s':>8}")
+    print(f"{'placement':17} {'size':>8} {'p50 us':>9} {'p95 us':>9} {'msg/s':>9} {'MiB/s':>8}"
+          f" {'coord. CPU s':>12}")
     for name, result in results.items():
-        for size in sizes:
+        for index, size in enumerate(sizes):
             entry = result["sizes"][str(size)]
             lat, thr = entry["latency"], entry["throughput"]
+            cpu = f"{result['coordinator_cpu_s']:12.2f}" if index == 0 else ""
             print(f"{name:17} {latency.format_size(size):>8} {lat['p50_us']:9.0f} "
                   f"{lat['p95_us']:9.0f} {thr.get('msg_per_s', 0):9.0f} "
-                  f"{thr.get('mib_per_s', 0):8.1f}")
+                  f"{thr.get('mib_per_s', 0):8.1f} {cpu}".rstrip())
 
 
 if __name__ == "__main__":

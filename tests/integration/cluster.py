@@ -4,6 +4,7 @@ own to cut a daemon off the network without touching the machine's configuration
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import signal
 import socket
@@ -120,7 +121,8 @@ class TcpProxy:
 class Daemon:
     """`dora daemon --machine NAME` in the background, its JSON records in a file."""
 
-    def __init__(self, machine: str, connect: list[str], cwd: Path, *extra: str):
+    def __init__(self, machine: str, connect: list[str], cwd: Path, *extra: str,
+                 env: dict[str, str] | None = None):
         self.machine = machine
         self.log = cwd / f"daemon-{machine}-{time.monotonic_ns()}.log"
         self._handle = open(self.log, "w")
@@ -128,7 +130,8 @@ class Daemon:
         for endpoint in connect:
             argv += ["--connect", endpoint]
         self.proc = subprocess.Popen([*argv, *extra], cwd=cwd, stdout=self._handle,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env={**os.environ, **(env or {})})
 
     def records(self) -> list[dict]:
         found = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ from tests.integration.cluster import (
     first_event_after,
     free_port,
     got_lines,
+    records,
     stop_all,
     up_listening,
     wait_running,
@@ -203,6 +205,13 @@ def test_start_names_the_missing_machine_or_waits_for_its_daemon(dataflow, clust
         "dora: no daemon for machine 'm2': start `dora daemon --machine m2 --connect "
         "ENDPOINT` there, or pass --wait-for-machines DURATION\n"))
 
+    twin = cluster.daemon("m1")  # a second daemon for a machine that has one
+    assert twin.proc.wait(30) == 1 and twin.stop() == 1
+    assert twin.log.read_text().splitlines()[-1] == (
+        f"dora: the coordinator refused: machine 'm1' already has a daemon (pid "
+        f"{m1.proc.pid} on {socket.gethostname()})")
+    cluster.daemons.remove(twin)
+
     waiting = subprocess.Popen([*DORA, "start", str(file), "--name", "across",
                                 "--wait-for-machines", "30s"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -217,6 +226,42 @@ def test_start_names_the_missing_machine_or_waits_for_its_daemon(dataflow, clust
     assert waiting.returncode == 0, err
     wait_running("across", ["src", "sink"])
     stop_cleanly([m1, m2])
+
+
+def test_paths_resolve_on_the_target_machine_and_a_missing_one_is_in_the_nodes_log(
+        dataflow, cluster, tmp_path):
+    here = tmp_path / "robot"
+    (here / "bin").mkdir(parents=True)
+    (here / "bin" / "hello.py").write_text("import os\nprint('HELLO', os.getcwd(), "
+                                           "os.environ['GREETING'], flush=True)\n")
+    m1 = Daemon("m1", [cluster.endpoint], tmp_path, "--working-dir", str(here),
+                env={"DAEMON_SIDE": "from-the-daemon"})
+    cluster.daemons.append(m1)
+    file = dataflow("""
+        nodes:
+          - id: hello
+            path: bin/hello.py
+            env: {GREETING: $DAEMON_SIDE}
+            restart: {policy: temporary}
+            deploy: {machine: m1, working_dir: bin}
+          - id: lost
+            path: bin/hello.py
+            restart: {policy: temporary}
+            deploy: {machine: m1, working_dir: /nonexistent/dir}
+    """)
+    assert not (file.parent / "bin").exists()  # only the daemon's directory has it
+    started = dora("start", str(file), "--name", "paths", "--wait-for-machines", "30s")
+    assert started.returncode == 0, started.stderr
+    hello = wait_until(lambda: [r["line"] for r in records("paths", "hello")
+                                if r.get("event") == "node_output"], 20, "hello's line")
+    assert hello == [f"HELLO {here / 'bin'} from-the-daemon"]
+    exits = wait_until(lambda: [r for r in records("paths", "lost")
+                                if r.get("event") == "node_exited"], 20, "lost's exit")
+    assert exits[0]["code"] == 127
+    assert [r["line"] for r in records("paths", "lost") if r.get("event") == "node_output"] \
+        == ["dora daemon on 'm1': working directory /nonexistent/dir does not exist "
+            "(relative paths resolve against the daemon's --working-dir)"]
+    stop_all([m1])
 
 
 def test_a_dataflow_deployed_to_a_machine_needs_a_listening_coordinator(dataflow, tmp_path):
