@@ -61,7 +61,7 @@ class DaemonHub:
         self._loop = asyncio.get_running_loop()
         self._rundir = tempfile.mkdtemp(prefix="dora-hub-")
         os.chmod(self._rundir, 0o700)
-        self.router_endpoint = f"unixsock-stream/{self._rundir}/router.sock"
+        self.router_endpoint = contract.unix_endpoint(os.path.join(self._rundir, "router.sock"))
         try:
             self.session = open_router(self.settings, self.router_endpoint)
         except BaseException:
