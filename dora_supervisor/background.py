@@ -27,6 +27,9 @@ from dora_supervisor import control_protocol as proto
 from dora_supervisor.control_server import serving
 from dora_supervisor.control_service import ControlService
 from dora_supervisor.coordinator import Coordinator
+from dora_supervisor.daemon_cli import add_network_options, settings_from
+from dora_supervisor.errors import DoraError
+from dora_supervisor.network import NetworkSettings
 
 __all__ = ["main", "hold_lock", "STATE_SUBDIR_OUT"]
 
@@ -54,10 +57,12 @@ def hold_lock(path: str) -> int | None:
         os.close(fd)
 
 
-async def _serve(directory: str, state: str, log_format: str, stream, stale: bool) -> None:
+async def _serve(directory: str, state: str, log_format: str, stream, stale: bool,
+                 network: NetworkSettings | None) -> None:
     destroy = asyncio.Event()
     out = os.path.join(state, STATE_SUBDIR_OUT)
-    async with Coordinator(log_format, out, log_stream=stream, node_lines=False) as coordinator:
+    async with Coordinator(log_format, out, log_stream=stream, node_lines=False,
+                           network=network) as coordinator:
         service = ControlService(coordinator, proto.ServerKind.BACKGROUND, destroy.set)
         socket_path = control_paths.coordinator_socket(directory)
         async with serving(socket_path, service):
@@ -86,7 +91,13 @@ async def _serve(directory: str, state: str, log_format: str, stream, stale: boo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dora_supervisor.background")
     parser.add_argument("--log-format", choices=("console", "json"), default="console")
+    add_network_options(parser, "see `dora up --help`")
     args = parser.parse_args(argv)
+    try:
+        network = settings_from(args) if args.listen else None
+    except DoraError as exc:
+        print(f"dora: {exc}", file=sys.stderr)
+        return 1
     directory = control_paths.private_dir(control_paths.runtime_dir())
     lock_path = control_paths.coordinator_lock(directory)
     lock = hold_lock(lock_path)
@@ -105,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         stream = logs.RotatingStream(logs.RotatingJsonFiles(state, suffix=".log"),
                                      control_paths.COORDINATOR_LOG)
         try:
-            asyncio.run(_serve(directory, state, args.log_format, stream, stale))
+            asyncio.run(_serve(directory, state, args.log_format, stream, stale, network))
+        except DoraError as exc:  # e.g. the network endpoint cannot be opened
+            structlog.get_logger().error("coordinator_failed", error=str(exc))
+            print(f"dora: {exc}", file=sys.stderr)
+            return 1
         except BaseException:
             structlog.get_logger().exception("coordinator_crashed")
             raise

@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 
-from dora_supervisor import __version__, control_cli
+from dora_supervisor import __version__, control_cli, daemon_cli
 from dora_supervisor.errors import DescriptorError, DoraError
 
 __all__ = ["main"]
@@ -18,9 +18,6 @@ _STARTED = time.time()  # for `orphans`: what this process may have left behind
 
 _UV = ("accepted for dora-rs compatibility and ignored: uv is not used; Python nodes run "
        "with the interpreter that runs dora, build steps run as written")
-_LATER = {
-    "daemon": "run nodes deployed to a machine",
-}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,9 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--uv", action="store_true", help=_UV)
     commands.add_parser("schema", help="print the descriptor's JSON Schema (for editors)")
     control_cli.add_parsers(commands)
-    for name, text in _LATER.items():
-        later = commands.add_parser(name, help=f"{text} (not available yet)")
-        later.add_argument("rest", nargs=argparse.REMAINDER)
+    daemon_cli.add_parser(commands)
     return parser
 
 
@@ -69,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             return _schema()
         if args.command in control_cli.COMMANDS:
             return control_cli.run(args)
+        if args.command == "daemon":
+            return daemon_cli.run(args)
         raise DoraError(f"'dora {args.command}' is not available in this version yet")
     except DescriptorError as exc:
         for problem in exc.problems:

@@ -16,8 +16,9 @@ import time
 import attrs
 
 from dora_supervisor import control_protocol as proto
-from dora_supervisor import log_reader, status_render
+from dora_supervisor import daemon_cli, log_reader, status_render
 from dora_supervisor.control_client import (
+    DEFAULT_TIMEOUT_S,
     NO_COORDINATOR,
     Endpoint,
     Unreachable,
@@ -39,12 +40,18 @@ def add_parsers(commands) -> None:
     up = commands.add_parser("up", help="start the background coordinator")
     up.add_argument("--log-format", choices=("console", "json"), default="console",
                     help="format of its own log (json for log aggregators)")
+    daemon_cli.add_network_options(up, "open the coordinator to `dora daemon`s on this "
+                                       "endpoint (tcp/HOST:PORT or tls/HOST:PORT; repeatable;"
+                                       " default: no network at all)")
     commands.add_parser("destroy", help="stop every dataflow, then the background coordinator")
     start = commands.add_parser("start", help="start a dataflow on the background coordinator")
     start.add_argument("file")
     start.add_argument("--name", help="a name to address it by (unique among running ones)")
     start.add_argument("--attach", action="store_true",
                        help="stream its records until it ends; Ctrl-C stops it")
+    start.add_argument("--wait-for-machines", metavar="DURATION",
+                       help="wait up to DURATION for the daemons of the machines it deploys "
+                            "to (default: a missing one is an error at once)")
     listing = commands.add_parser("list", help="list dataflows (running and recently ended)")
     listing.add_argument("--json", action="store_true")
     status = commands.add_parser("status", help="show the supervision tree")
@@ -71,7 +78,7 @@ def run(args) -> int:
     if args.command == "up":
         from dora_supervisor.lifecycle import up
 
-        return up(args.log_format)
+        return up(args.log_format, daemon_cli.settings_from(args))
     if args.command == "destroy":
         from dora_supervisor.lifecycle import destroy
 
@@ -185,8 +192,17 @@ def _start(args) -> int:
     _, warnings = load_descriptor(args.file)  # `dora check`'s errors, before anything starts
     for warning in warnings:
         print(warning, file=sys.stderr)
+    wait = None
+    if args.wait_for_machines is not None:
+        from dora_supervisor.units import parse_duration
+
+        try:
+            wait = parse_duration(args.wait_for_machines)
+        except ValueError as exc:
+            raise DoraError(f"--wait-for-machines: {exc}") from None
+    request = proto.Start(os.path.abspath(args.file), args.name, wait)
     started = proto.from_json(proto.Started, ask_background(
-        proto.Start(os.path.abspath(args.file), args.name)))
+        request, timeout=DEFAULT_TIMEOUT_S + (wait or 0.0)))
     print(started.uuid, flush=True)
     if not args.attach:
         return 0

@@ -85,11 +85,13 @@ class Status:
 
 @attrs.frozen
 class Start:
-    """Start the descriptor at this absolute path: `Started`."""
+    """Start the descriptor at this absolute path: `Started`. Its machines must have
+    daemons, or get them within `wait_for_machines_s`."""
 
     op = "start"
     descriptor: str = attrs.field(validator=_text)
     name: str | None = attrs.field(default=None, validator=_optional_text)
+    wait_for_machines_s: float | None = attrs.field(default=None, validator=_seconds)
 
 
 @attrs.frozen
@@ -139,6 +141,7 @@ class Pong:
     kind: ServerKind = attrs.field(converter=ServerKind)
     version: str
     started_at: float  # wall clock (seconds since the epoch)
+    listen: list[str] = attrs.Factory(list)  # its network endpoints for daemons, if any
 
 
 @attrs.frozen

@@ -42,7 +42,9 @@ class ControlService:
     async def handle(self, request: proto.Request):
         match request:
             case proto.Ping():
-                return proto.Pong(os.getpid(), self.kind, __version__, self.started_at)
+                network = self.coordinator.network
+                return proto.Pong(os.getpid(), self.kind, __version__, self.started_at,
+                                  list(network.listen) if network else [])
             case proto.ListDataflows():
                 return [self.summary(r) for r in self._all()]
             case proto.Status(dataflow=None):
@@ -50,7 +52,7 @@ class ControlService:
             case proto.Status(dataflow=wanted):
                 return [self.status(self._known(wanted))]
             case proto.Start():
-                return self._start(request)
+                return await self._start(request)
             case proto.Stop():
                 return await self._stop(request)
             case proto.Restart():
@@ -91,11 +93,9 @@ class ControlService:
 
     # -- changes ----------------------------------------------------------------------
 
-    def _start(self, request: proto.Start) -> proto.Started:
+    async def _start(self, request: proto.Start) -> proto.Started:
         self._background_only("dora start")
-        if self.closing:
-            raise DoraError("the coordinator is shutting down (`dora destroy`): start it "
-                            "again with `dora up`")
+        self._open_for_starts()
         from dora_supervisor.load import load_descriptor
 
         try:
@@ -108,9 +108,16 @@ class ControlService:
             import attrs
 
             df = attrs.evolve(df, name=request.name)
+        await self.coordinator.check_machines(df, request.wait_for_machines_s or 0.0)
+        self._open_for_starts()  # still: a destroy may have come while it waited
         runtime = self.coordinator.start(df, request.descriptor)
         return proto.Started(runtime.dataflow_id, df.name,
                              self.coordinator.log_dir(runtime.dataflow_id))
+
+    def _open_for_starts(self) -> None:
+        if self.closing:
+            raise DoraError("the coordinator is shutting down (`dora destroy`): start it "
+                            "again with `dora up`")
 
     async def _stop(self, request: proto.Stop) -> proto.Stopping:
         runtime = self._running(request.dataflow)

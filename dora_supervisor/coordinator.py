@@ -5,8 +5,9 @@ again: kill all their processes), the logging set-up (records routed to files by
 dataflow) and the registry of dataflows: the running ones, and the last few that finished
 (so `dora list`, `status` and `logs` still show how they ended). `dora run` is a
 coordinator running one dataflow in the foreground; `dora up` runs one in the background
-with many. The control server (`control_service`) calls the verbs below; the remote
-daemons (another `ExecutorFactory`) will plug in here.
+with many. The control server (`control_service`) calls the verbs below. With `network`
+settings (`dora up --listen`) it also runs the `DaemonHub`: a dataflow with nodes deployed
+to other machines gets a `MachineExecutor` around the local one.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import uuid
 from typing import TextIO
 
 from dora_supervisor import logs
+from dora_supervisor.daemon_hub import DaemonHub
 from dora_supervisor.dataflow_runtime import DataflowRuntime
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.errors import DoraError
 from dora_supervisor.executor import ExecutorFactory
 from dora_supervisor.local_executor import LocalExecutor
 from dora_supervisor.log_routing import log_rotation
+from dora_supervisor.machine_executor import MachineExecutor
+from dora_supervisor.network import NetworkSettings
 
 __all__ = ["Coordinator", "STOP_SIGNALS", "FINISHED_KEPT"]
 
@@ -37,8 +41,11 @@ class Coordinator:
 
     def __init__(self, log_format: str, out_dir: str,
                  new_executor: ExecutorFactory = LocalExecutor, *,
-                 log_stream: TextIO | None = None, node_lines: bool = True):
+                 log_stream: TextIO | None = None, node_lines: bool = True,
+                 network: NetworkSettings | None = None):
         self.log_format = log_format
+        self.network = network
+        self.hub: DaemonHub | None = None  # with `network`, once entered
         self.out_dir = out_dir
         self._new_executor = new_executor
         self._dataflows: dict[str, DataflowRuntime] = {}
@@ -57,6 +64,10 @@ class Coordinator:
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._on_signal, sig)
+        if self.network is not None:
+            hub = DaemonHub(self.network)
+            await hub.__aenter__()
+            self.hub = hub
         self._tasks = asyncio.TaskGroup()
         await self._tasks.__aenter__()
         return self
@@ -71,6 +82,8 @@ class Coordinator:
         try:
             await self._tasks.__aexit__(None, None, None)
         finally:
+            if self.hub is not None:
+                await self.hub.__aexit__(None, None, None)
             loop = asyncio.get_running_loop()
             for sig in STOP_SIGNALS:
                 loop.remove_signal_handler(sig)
@@ -108,6 +121,20 @@ class Coordinator:
         if self._background:
             await asyncio.wait(list(self._background))
 
+    async def check_machines(self, df: Dataflow, wait_s: float = 0.0) -> None:
+        """Every machine `df` deploys to has a daemon (waiting up to `wait_s` for them), or
+        a DoraError naming the missing ones."""
+        needed = _machines_of(df)
+        if not needed:
+            return
+        self._require_hub(needed)
+        missing = sorted(await self.hub.wait_for(needed, wait_s))
+        if missing:
+            waited = f" after waiting {wait_s:g} s" if wait_s else ""
+            raise DoraError(f"no daemon for {_machines(missing)}{waited}: start `dora daemon "
+                            f"--machine {missing[0]} --connect ENDPOINT` there, or pass "
+                            "--wait-for-machines DURATION")
+
     def stop(self, dataflow_id: str, reason: str = "requested") -> None:
         """Stop one dataflow gracefully; its `run` returns when the tree has finished."""
         self._lookup(dataflow_id).stop(reason)
@@ -142,10 +169,32 @@ class Coordinator:
         dataflow_id = dataflow_id or str(uuid.uuid4())
         if dataflow_id in self._dataflows:
             raise DoraError(f"dataflow '{dataflow_id}' is already running")
+        self._require_hub(_machines_of(df))
         self._files.open(dataflow_id, rotation=log_rotation(df))
-        runtime = DataflowRuntime(df, dataflow_id, descriptor, self._new_executor)
+        runtime = DataflowRuntime(df, dataflow_id, descriptor,
+                                  self._executor_for(df, dataflow_id), self.hub)
         self._dataflows[dataflow_id] = runtime
         return runtime
+
+    def _require_hub(self, machines: list[str]) -> None:
+        if machines and self.hub is None:
+            raise DoraError(f"the dataflow deploys nodes to {_machines(machines)}, but this "
+                            "coordinator does not listen for daemons: start it with `dora up "
+                            "--listen tcp/HOST:PORT` (`dora run` runs nodes on this machine "
+                            "only)")
+
+    def _executor_for(self, df: Dataflow, dataflow_id: str) -> ExecutorFactory:
+        if not any(n.machine for n in df.nodes):
+            return self._new_executor
+        machine_of = {n.id: n.machine for n in df.nodes}
+
+        def new_executor(log, reports, interval) -> MachineExecutor:
+            return MachineExecutor(log, reports, interval,
+                                   local=self._new_executor(log, reports, interval),
+                                   daemons=self.hub, dataflow_id=dataflow_id,
+                                   machine_of=machine_of)
+
+        return new_executor
 
     def _unregister(self, runtime: DataflowRuntime) -> None:
         del self._dataflows[runtime.dataflow_id]
@@ -163,3 +212,13 @@ class Coordinator:
                 runtime.stop(name, signal=name)
             else:  # a second Ctrl-C: no more patience
                 runtime.kill(signal=name)
+
+
+def _machines_of(df: Dataflow) -> list[str]:
+    """The machines `df` deploys nodes to (other than the coordinator's)."""
+    return sorted({n.machine for n in df.nodes if n.machine})
+
+
+def _machines(names: list[str]) -> str:
+    quoted = ", ".join(f"'{name}'" for name in names)
+    return f"machine {quoted}" if len(names) == 1 else f"machines {quoted}"

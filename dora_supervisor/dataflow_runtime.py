@@ -3,15 +3,18 @@
 Everything that happens to the dataflow (child exits, liveliness, timers, stop requests,
 health verdicts) becomes an event on its queue; `Tree.step` decides, this module only
 carries the decisions out, through its executor (processes) and its zenoh link (nodes).
-Process-wide concerns (signals, logging set-up, other dataflows) belong to the coordinator.
+Process-wide concerns (signals, logging set-up, other dataflows, daemons) belong to the
+coordinator; a dataflow with nodes on other machines gets the coordinator's `Sites`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import time
 from datetime import UTC, datetime
+from typing import Protocol
 
 import attrs
 import structlog
@@ -37,6 +40,7 @@ from dora_supervisor.tree_model import (
     LimitExceeded,
     Liveliness,
     Log,
+    MachineChanged,
     NotifyFailed,
     NotifyRestarted,
     Reply,
@@ -50,7 +54,15 @@ from dora_supervisor.tree_model import (
 from dora_supervisor.tree_view import failure_report
 from dora_supervisor.zenoh_link import ZenohLink
 
-__all__ = ["DataflowRuntime"]
+__all__ = ["DataflowRuntime", "Sites"]
+
+
+class Sites(Protocol):
+    """The daemons, as a dataflow with remote nodes needs them (`daemon_hub.DaemonHub`)."""
+
+    router_endpoint: str  # the coordinator's router, for this machine's sessions
+
+    def site(self, machine: str) -> contract.DaemonInfo | None: ...
 
 _HEALTH_REPORTS = frozenset({Sampled, Heartbeat, Enforced})
 
@@ -59,7 +71,7 @@ class DataflowRuntime:
     """Runs one dataflow to its end; `run()` returns how it finished (None: it did not)."""
 
     def __init__(self, df: Dataflow, dataflow_id: str, descriptor: str,
-                 new_executor: ExecutorFactory):
+                 new_executor: ExecutorFactory, sites: Sites | None = None):
         self.df = df
         self.dataflow_id = dataflow_id
         self.descriptor = descriptor
@@ -70,6 +82,7 @@ class DataflowRuntime:
         self.ended_at: float | None = None
         self.health = HealthWatch({n.id: NodeRules.of(n) for n in df.nodes})
         self._new_executor = new_executor
+        self._sites = sites if any(n.machine for n in df.nodes) else None
         self._executor: Executor | None = None
         self._link: ZenohLink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,7 +105,8 @@ class DataflowRuntime:
     async def run(self) -> Finished | None:
         self._loop = asyncio.get_running_loop()
         self._link = ZenohLink(contract.Namespace(self.df.prefix, self.dataflow_id),
-                               self._liveliness_changed)
+                               self._liveliness_changed,
+                               self._sites.router_endpoint if self._sites else None)
         interval = sample_interval(n.health.lease for n in self.df.nodes)
         try:
             async with self._new_executor(self.log, self, interval) as executor:
@@ -104,6 +118,7 @@ class DataflowRuntime:
                                   "cpu": enforcement.cpu.value,
                                   "cpu_throttle": enforcement.throttle})
                 self._warn_unavailable_throttle()
+                await self._machines_before_start()
                 await self._execute(self.tree.start(time.monotonic()))
                 while self.result is None:
                     event = await self._queue.get()
@@ -206,6 +221,15 @@ class DataflowRuntime:
             elif isinstance(action, Finished):
                 self.result = action
 
+    async def _machines_before_start(self) -> None:
+        """Machines the executor reported gone on entry: the tree holds their nodes."""
+        queued = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        for event in queued:
+            if isinstance(event, MachineChanged):
+                await self._execute(self.tree.step(event, time.monotonic(), random.random()))
+            else:
+                self._queue.put_nowait(event)
+
     def _schedule(self, action: Schedule) -> None:
         """A timer whose handle is forgotten once it fires (long runs schedule many)."""
         def fire() -> None:
@@ -225,11 +249,16 @@ class DataflowRuntime:
         self._incarnations[action.node] = action.incarnation
         node = self.df.node(action.node)
         slot, upstream_slots = launch.link_slots(self.df, node)
+        site = self._sites.site(node.machine) if node.machine and self._sites else None
+        if node.machine and site is None:  # gone since the tree decided: lost at once
+            self.on_report(Exited(node.id, action.incarnation, None, signal.SIGKILL))
+            return
+        endpoints = launch.site_endpoints(site, self.dataflow_id, slot, upstream_slots) \
+            if site else self._link.node_endpoints(slot, upstream_slots)
         await self._executor.spawn(launch.node_launch(
             self.df, node, dataflow_id=self.dataflow_id, descriptor=self.descriptor,
             incarnation=action.incarnation, restart_count=action.restart_count,
-            wait_for=action.wait_for,
-            endpoints=self._link.node_endpoints(slot, upstream_slots),
+            wait_for=action.wait_for, endpoints=endpoints, site=site,
             watch=self.health.watch(node.id)))
 
     # -- what the executor and the zenoh link report ---------------------------------
@@ -274,6 +303,9 @@ class DataflowRuntime:
             self._flushed.add((node, incarnation))
         elif isinstance(note, contract.MovedNote):
             self._log_losses(self._accounts.moved(node, note))
+
+    def on_machine(self, machine: str, up: bool) -> None:
+        self._queue.put_nowait(MachineChanged(machine, up))
 
     def _liveliness_changed(self, node: str, incarnation: int, alive: bool) -> None:
         self.post(Liveliness(node, incarnation, alive))

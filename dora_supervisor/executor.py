@@ -5,9 +5,9 @@ Above the seam (coordinator, dataflow runtime, tree, health) nothing touches a p
 `Sampled`, `Heartbeat` and `Enforced` events, the counts in a node's ledger (`Tallied`),
 output lines and the node's pipe notes. The core says what to measure and enforce for each
 node (`Launch.watch`); the executor says how its machine can (`Executor.enforcement`) and
-never judges a figure itself. `LocalExecutor` (process groups on this machine) is the one
-implementation today; a daemon on another machine, speaking the same seam over zenoh, will
-be the second.
+never judges a figure itself. `LocalExecutor` runs process groups on this machine;
+`MachineExecutor` adds the nodes deployed to other machines, run by their daemons (each a
+`LocalExecutor` there) over zenoh, and also reports when such a machine is lost or back.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ class Launch:
     cwd: str
     limits: Limits = Limits()
     watch: Watch | None = None  # None: the leader alone, at the executor's default interval
+    # A node started on another machine: the descriptor's `env:`, whose `$VAR`s that
+    # machine expands from its own environment (`env` then holds only dora's variables).
+    target_env: dict[str, str] = attrs.field(factory=dict, repr=False)
 
 
 class Reports(Protocol):
@@ -63,6 +66,9 @@ class Reports(Protocol):
     def on_line(self, node: str, stream: Stream, line: OutputLine) -> None: ...
 
     def on_note(self, node: str, incarnation: int, note: str) -> None: ...
+
+    def on_machine(self, machine: str, up: bool) -> None:
+        """The daemon of `machine` was lost (`up` False) or is back."""
 
 
 class Executor(abc.ABC):

@@ -1,10 +1,19 @@
 """What a node is started with: argv, working directory, environment and its config, put
-together as the `Launch` an executor carries out."""
+together as the `Launch` an executor carries out.
+
+A node deployed to another machine (`site`: the daemon there) is resolved for that
+machine: the daemon's working directory stands for the descriptor's directory (relative
+`path:`, operator files, `deploy.working_dir` and the descriptor itself), its Python runs
+`.py` nodes, and the descriptor's `env:` is expanded there from the daemon's environment.
+"""
 
 from __future__ import annotations
 
 import os
+import posixpath
 import sys
+
+import attrs
 
 from dora_api import contract
 from dora_supervisor.descriptor import Dataflow, NodeSpec
@@ -14,7 +23,7 @@ from dora_supervisor.samples import Watch
 from dora_supervisor.validate import resolve_command
 
 __all__ = ["node_argv", "node_cwd", "node_config", "node_env", "process_env", "consumers_of",
-           "link_slots", "node_launch", "LINK_LEASE_S"]
+           "link_slots", "node_launch", "site_endpoints", "LINK_LEASE_S"]
 
 # zenoh's own link lease for local nodes (and the coordinator's session). A frozen local
 # process is seen in its kernel state (sampled by the executor, judged by `health`) within
@@ -36,10 +45,10 @@ def consumers_of(df: Dataflow, producer: str) -> dict[str, list[str]]:
     return result
 
 
-def node_argv(df: Dataflow, node: NodeSpec) -> list[str]:
+def node_argv(df: Dataflow, node: NodeSpec, python: str = sys.executable) -> list[str]:
     if node.operators:
-        return [sys.executable, "-u", "-m", "dora_api.runtime"]
-    return resolve_command(node, df.base_dir, sys.executable)
+        return [python, "-u", "-m", "dora_api.runtime"]
+    return resolve_command(node, df.base_dir, python)
 
 
 def node_cwd(df: Dataflow, node: NodeSpec) -> str:
@@ -55,7 +64,8 @@ def process_env(node: NodeSpec) -> dict[str, str]:
 
 def node_config(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
                 incarnation: int, restart_count: int, wait_for: tuple[str, ...],
-                endpoints: contract.Endpoints) -> contract.NodeConfig:
+                endpoints: contract.Endpoints,
+                lease_s: float | None = None) -> contract.NodeConfig:
     """What the node process reads back with `dora_api.contract.config_from_environ`."""
     return contract.NodeConfig(
         dataflow_id=dataflow_id,
@@ -69,7 +79,7 @@ def node_config(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: s
         wait_for=wait_for,
         incarnation=incarnation,
         restart_count=restart_count,
-        lease_s=max(node.health.lease, LINK_LEASE_S),
+        lease_s=lease_s or max(node.health.lease, LINK_LEASE_S),
         descriptor=descriptor,
         base_dir=df.base_dir,
         operators=[contract.OperatorConfig(
@@ -80,12 +90,15 @@ def node_config(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: s
 
 def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
              incarnation: int, restart_count: int, wait_for: tuple[str, ...],
-             endpoints: contract.Endpoints) -> dict[str, str]:
-    """The node's environment: `process_env` plus its encoded `NodeConfig`."""
+             endpoints: contract.Endpoints, site: contract.DaemonInfo | None = None
+             ) -> dict[str, str]:
+    """The node's environment: `process_env` plus its encoded `NodeConfig`; for a node on
+    another machine only dora's variables (the daemon adds its own environment)."""
     config = node_config(df, node, dataflow_id=dataflow_id, descriptor=descriptor,
                          incarnation=incarnation, restart_count=restart_count,
-                         wait_for=wait_for, endpoints=endpoints)
-    env = process_env(node)
+                         wait_for=wait_for, endpoints=endpoints,
+                         lease_s=site.lease_s if site else None)
+    env = process_env(node) if site is None else {}
     env[contract.CONFIG_ENV] = contract.encode_config(config)
     env["PYTHONUNBUFFERED"] = "1"
     env[contract.NODE_ID_ENV] = node.id
@@ -95,17 +108,38 @@ def node_env(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
 
 def link_slots(df: Dataflow, node: NodeSpec) -> tuple[str, list[str]]:
     """The node's socket slot (stable across restarts, so consumers can redial it) and
-    the slots of the producers it consumes from."""
+    the slots of the producers it consumes from on its own machine (the others are
+    reached through the machines' routers)."""
     slots = {n.id: f"n{i}" for i, n in enumerate(df.nodes)}
-    return slots[node.id], [slots[u] for u in sorted(upstream_nodes(node)) if u in slots]
+    machines = {n.id: n.machine for n in df.nodes}
+    return slots[node.id], [slots[u] for u in sorted(upstream_nodes(node))
+                            if u in slots and machines[u] == node.machine]
+
+
+def site_endpoints(site: contract.DaemonInfo, dataflow_id: str, slot: str,
+                   upstream_slots: list[str]) -> contract.Endpoints:
+    """A node on a daemon's machine: it listens in the daemon's directory and dials the
+    daemon's router and the producers it consumes from on that machine."""
+    return contract.Endpoints(
+        listen=[contract.unix_endpoint(site.node_socket(dataflow_id, slot))],
+        connect=[contract.unix_endpoint(site.router_socket)] + [
+            contract.unix_endpoint(site.node_socket(dataflow_id, s)) for s in upstream_slots])
 
 
 def node_launch(df: Dataflow, node: NodeSpec, *, dataflow_id: str, descriptor: str,
                 incarnation: int, restart_count: int, wait_for: tuple[str, ...],
-                endpoints: dict, watch: Watch | None = None) -> Launch:
-    """One incarnation of `node`, ready for an executor, measured as `watch` says."""
+                endpoints: contract.Endpoints, watch: Watch | None = None,
+                site: contract.DaemonInfo | None = None) -> Launch:
+    """One incarnation of `node`, ready for an executor (on `site`'s machine if given),
+    measured as `watch` says."""
+    python, target_env = sys.executable, {}
+    if site is not None:
+        descriptor = posixpath.join(site.working_dir, posixpath.relpath(descriptor,
+                                                                        df.base_dir))
+        df = attrs.evolve(df, base_dir=site.working_dir)
+        python, target_env = site.python, dict(node.env)
     env = node_env(df, node, dataflow_id=dataflow_id, descriptor=descriptor,
                    incarnation=incarnation, restart_count=restart_count, wait_for=wait_for,
-                   endpoints=endpoints)
-    return Launch(node.id, incarnation, restart_count, node_argv(df, node), env,
-                  node_cwd(df, node), node.limits, watch)
+                   endpoints=endpoints, site=site)
+    return Launch(node.id, incarnation, restart_count, node_argv(df, node, python), env,
+                  node_cwd(df, node), node.limits, watch=watch, target_env=target_env)

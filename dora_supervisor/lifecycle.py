@@ -4,7 +4,9 @@
 the one that started it does not reach it), stdin from /dev/null and its stdout/stderr to
 `coordinator.stderr` in the state directory (its records go to `coordinator.log`), then
 waits until its socket answers. Two `up`s at once are safe: the lock decides which
-process becomes the coordinator, and both wait for its socket.
+process becomes the coordinator, and both wait for its socket. `--listen` (and the other
+network options) pass through to it; a coordinator already running with other endpoints
+is an error, not silently kept.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import tenacity
 from dora_supervisor import control_paths
 from dora_supervisor import control_protocol as proto
 from dora_supervisor.control_client import Unreachable, call
+from dora_supervisor.daemon_cli import settings_argv
 from dora_supervisor.errors import DoraError
+from dora_supervisor.network import NetworkSettings
 
 __all__ = ["up", "destroy", "UP_TIMEOUT_S", "STDERR_FILE"]
 
@@ -32,30 +36,44 @@ def _ping(path: str) -> proto.Pong:
     return proto.from_json(proto.Pong, call(path, proto.Ping(), _PING_TIMEOUT_S))
 
 
-def up(log_format: str) -> int:
+def up(log_format: str, network: NetworkSettings | None = None) -> int:
+    network = network or NetworkSettings()
     directory = control_paths.private_dir(control_paths.runtime_dir())
     socket_path = control_paths.check_socket_path(control_paths.coordinator_socket(directory))
     try:
         pong = _ping(socket_path)
+        _same_network(pong, network)
         print(f"dora: the coordinator is already running (pid {pong.pid})")
         return 0
     except Unreachable:
         pass
+    network_argv = settings_argv(network) if network.listen else []
     state = control_paths.private_dir(control_paths.state_dir())
     stderr_path = os.path.join(state, STDERR_FILE)
     with open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dora_supervisor.background", "--log-format", log_format],
+            [sys.executable, "-m", "dora_supervisor.background", "--log-format", log_format,
+             *network_argv],
             stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, start_new_session=True,
             cwd="/", close_fds=True)
     pong = _wait_for(socket_path, process, stderr_path)
     process.returncode = 0  # not ours to reap: it outlives us on purpose
     log = os.path.join(state, f"{control_paths.COORDINATOR_LOG}.log")
     if pong.pid != process.pid:
+        _same_network(pong, network)
         print(f"dora: the coordinator is already running (pid {pong.pid})")
     else:
-        print(f"dora: coordinator started (pid {pong.pid}); its log: {log}")
+        where = f", listening on {', '.join(pong.listen)}" if pong.listen else ""
+        print(f"dora: coordinator started (pid {pong.pid}{where}); its log: {log}")
     return 0
+
+
+def _same_network(pong: proto.Pong, network: NetworkSettings) -> None:
+    if network.listen and sorted(pong.listen) != sorted(network.listen):
+        now = ", ".join(pong.listen) or "no network endpoint"
+        raise DoraError(f"the coordinator is already running (pid {pong.pid}) with {now}: "
+                        "`dora destroy` it first to listen on "
+                        f"{', '.join(network.listen)}")
 
 
 def _wait_for(socket_path: str, process: subprocess.Popen, stderr_path: str) -> proto.Pong:

@@ -10,7 +10,14 @@ from typing import Any
 
 import attrs
 
-from dora_api.contract import LEVELS, TIMER_PREFIX, parse_log_source
+from dora_api.contract import (
+    LEVELS,
+    LOCAL_MACHINE,
+    TIMER_PREFIX,
+    ContractError,
+    check_machine_name,
+    parse_log_source,
+)
 from dora_supervisor.descriptor import (
     AUTO_SHUTDOWN,
     BRUTAL_KILL,
@@ -93,15 +100,30 @@ class NodeParser(ValueParser):
                 self.problem(path + (key,), f"node '{node_id}' has both '{key}' and 'module'; "
                                             "a module node's nodes are in its module file")
         deploy = self.mapping(raw.get("deploy"), path + ("deploy",), DEPLOY_KEYS)
-        machine = deploy.get("machine")
+        machine = self.machine(deploy, path)
         return ModuleRef(
             id=node_id, file=self.text(raw["module"], path + ("module",)) or "",
             inputs=self.inputs(raw.get("inputs"), path + ("inputs",)),
             outputs=self.string_list(raw.get("outputs"), path + ("outputs",)),
             params=self.params(raw.get("params"), path + ("params",)),
             flags={key: raw[key] for key in FLAG_KEYS if key in raw},
-            machine=str(machine) if machine is not None else None, line=self.lines.of(path),
+            machine=machine, line=self.lines.of(path),
             where=path, origin=self.origin)
+    def machine(self, deploy: dict, path: Path) -> str | None:
+        """`deploy.machine`: a daemon's machine name, None for the coordinator's own
+        (absent, or `local`)."""
+        machine = deploy.get("machine")
+        if machine is None or machine == "" or str(machine) == LOCAL_MACHINE:
+            return None
+        if isinstance(machine, bool) or not isinstance(machine, str | int):
+            self.problem(path + ("deploy", "machine"), "expected a machine name")
+            return None
+        try:
+            return check_machine_name(str(machine))
+        except ContractError as exc:
+            self.problem(path + ("deploy", "machine"), str(exc))
+            return None
+
     def inputs(self, value: Any, path: Path) -> tuple[InputSpec, ...]:
         if value is None:
             return ()
@@ -312,11 +334,7 @@ class NodeParser(ValueParser):
             watchdog=self.convert(hraw.get("watchdog"), path + ("health", "watchdog"),
                                   positive_duration))
         deploy = self.mapping(raw.get("deploy"), path + ("deploy",), DEPLOY_KEYS)
-        machine = deploy.get("machine")
-        if machine is not None and (isinstance(machine, bool) or
-                                    not isinstance(machine, str | int)):
-            self.problem(path + ("deploy", "machine"), "expected a machine name")
-            machine = None
+        machine = self.machine(deploy, path)
         working_dir = self.text(custom.get("working-directory"), where + ("working-directory",))
         if deploy.get("working_dir") is not None:
             working_dir = self.text(deploy["working_dir"], path + ("deploy", "working_dir"))
@@ -325,7 +343,7 @@ class NodeParser(ValueParser):
             run=run, env=env, working_dir=working_dir, inputs=inputs, outputs=outputs,
             operators=operators, restart=self.restart(raw, path), shutdown=shutdown,
             significant=significant, limits=limits, health=health,
-            machine=str(machine) if machine else None, where=path,
+            machine=machine, where=path,
             logs=self.log_settings(raw, path, outputs), origin=self.origin,
             build=self.build(custom.get("build", raw.get("build")),
                              path + (("custom", "build") if "build" in custom else ("build",))))

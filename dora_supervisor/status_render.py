@@ -1,7 +1,7 @@
 """`dora status` and `dora list` as text for a terminal: pure functions of the records.
 
 The tree fits 80 columns: the node column takes what the names need (within bounds), the
-last exit column what is left. Colour is a parameter (the CLI decides: a TTY and no
+last exit column what is left. A worker on another machine is named `node@machine`. Colour is a parameter (the CLI decides: a TTY and no
 `NO_COLOR`); widths are computed on the plain text, so colour never shifts a column.
 """
 
@@ -76,18 +76,24 @@ def _dataflow(status: DataflowStatus, now_wall: float, colour: bool, width: int)
     rows = list(_walk(status.tree, "", "", True))
     columns = sum(w + 1 for _, w, _ in _COLUMNS)
     name_width = min(_NAME_MAX, width - columns - 1 - _LAST_MIN,
-                     max([_NAME_MIN] + [len(prefix) + len(node["id"]) for prefix, node in rows]))
+                     max([_NAME_MIN] + [len(prefix) + len(_name(node)) for prefix, node in rows]))
     last_width = width - columns - name_width - 1
     header = ["NODE".ljust(name_width)] + [h.rjust(w) if right else h.ljust(w)
                                            for h, w, right in _COLUMNS]
     lines.append(" ".join(header + ["LAST EXIT" if last_width >= 9 else "EXIT"]))
     for prefix, node in rows:
-        name = _cut(prefix + node["id"], name_width).ljust(name_width)
+        name = _cut(prefix + _name(node), name_width).ljust(name_width)
         if node["kind"] == "supervisor":
             lines.append(f"{name} {_supervisor(node, status.windows, colour)}")
         else:
             lines.append(f"{name} {_worker(node, colour, last_width)}")
     return "\n".join(lines) + "\n"
+
+
+def _name(node: dict[str, Any]) -> str:
+    """A worker on another machine shows where: `sink@robot-a`."""
+    machine = node.get("machine", "local")
+    return node["id"] if machine in ("local", None) else f"{node['id']}@{machine}"
 
 
 def _walk(node: dict[str, Any], prefix: str, child_prefix: str, last: bool):

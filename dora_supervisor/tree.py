@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from dora_supervisor import policy, tree_restart, tree_stop, tree_view
+from dora_supervisor import policy, tree_machines, tree_restart, tree_stop, tree_view
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.policy import ExitReason
 from dora_supervisor.samples import NodeMetrics
@@ -34,6 +34,7 @@ from dora_supervisor.tree_model import (
     LimitExceeded,
     Liveliness,
     Log,
+    MachineChanged,
     NotifyFailed,
     NotifyRestarted,
     Reply,
@@ -90,6 +91,7 @@ class Tree:
         self.rand = 0.5
         self._actions: list[Action] = []
         self.sups, self.workers = build(df, ROOT)
+        self.machines_down: set[str] = set()  # machines whose daemon is gone
 
     # -- entry points -----------------------------------------------------------------
 
@@ -144,6 +146,8 @@ class Tree:
                 return self._on_stop_request(event)
             case RestartChild():
                 return self._on_restart_request(event)
+            case MachineChanged():
+                tree_machines.on_machine(self, event)
         return None
 
     # -- operations shared with tree_restart and tree_stop ------------------------------
@@ -162,7 +166,7 @@ class Tree:
             self._start_sup(child)
             return
         worker = self.workers[child]
-        if worker.finished:
+        if worker.finished or tree_machines.hold(self, worker):
             return
         if worker.incarnation > 0:
             worker.restarts += 1
@@ -373,6 +377,8 @@ class Tree:
                                   f"({worker.state}); it is not restarted")
         if self.stopping:
             return _Answer(False, "the dataflow is stopping; nothing is restarted")
+        if tree_machines.restart_refusal(worker):
+            return _Answer(False, tree_machines.restart_refusal(worker))
         if worker.state is WorkerState.BACKOFF:
             self.start_child(worker.id)
         elif worker.state.live:

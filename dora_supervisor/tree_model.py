@@ -19,6 +19,7 @@ __all__ = [
     "WorkerState", "SupervisorState", "TimerKind", "ThenRestart", "ThenHalt", "ThenFail",
     "ThenExit", "ThenFinish", "Plan", "LastExit", "Worker", "Supervisor", "Started", "Exited",
     "Liveliness", "TimerFired", "StopDataflow", "RestartChild", "LimitExceeded", "Closing",
+    "MachineChanged",
     "Reply", "Spawn", "SendStop", "Kill", "CloseOutputs", "NotifyRestarted", "NotifyFailed",
     "Schedule", "Log",
     "Finished", "Respond", "Event", "Action", "build", "fill_wait_for",
@@ -127,6 +128,7 @@ class Worker:
     alive: bool = False
     closing: bool = False  # told us it is leaving on its own: a lost token is expected
     restart_requested: bool = False  # `dora restart`: start again when it has stopped
+    held: bool = False  # its start waits (in backoff) for its machine's daemon to return
     restarts: int = 0
     attempt: int = 0
     started_at: float | None = None
@@ -188,6 +190,14 @@ class Liveliness:
 
 
 @attrs.frozen
+class MachineChanged:
+    """The daemon of `machine` joined (`up`) or was lost (killed, frozen, cut off)."""
+
+    machine: str
+    up: bool
+
+
+@attrs.frozen
 class LimitExceeded:
     node: str
     incarnation: int
@@ -224,7 +234,7 @@ class RestartChild:
 
 
 Event = Started | Exited | Closing | Liveliness | LimitExceeded | TimerFired | StopDataflow \
-    | RestartChild
+    | RestartChild | MachineChanged
 
 # -- actions ------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Listens on a Unix socket inside a private (0700) runtime directory; every node dials it
 and the producers it consumes from (`node_endpoints`). Scouting is off: nothing leaves the
-machine unless a descriptor deploys to another one.
+machine unless a descriptor deploys to another one; then the session and this machine's
+nodes also dial the coordinator's router (`router`), which links them to the daemons'.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ class ZenohLink:
     """`on_liveliness(node, incarnation, alive)` runs on a zenoh thread."""
 
     def __init__(self, ns: contract.Namespace,
-                 on_liveliness: Callable[[str, int, bool], None]):
+                 on_liveliness: Callable[[str, int, bool], None], router: str | None = None):
         self.ns = ns
         self.rundir = tempfile.mkdtemp(prefix="dora-")
         os.chmod(self.rundir, 0o700)
         self.endpoint = f"unixsock-stream/{self.rundir}/coordinator.sock"
-        self.session = zenoh.open(contract.zenoh_config([self.endpoint], [], LINK_LEASE_S))
+        self._router = [router] if router else []
+        self.session = zenoh.open(contract.zenoh_config([self.endpoint], self._router,
+                                                        LINK_LEASE_S))
         self._on_liveliness = on_liveliness
         try:  # warnings from zenoh threads are logged on the loop (structlog is not locked)
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -56,8 +59,8 @@ class ZenohLink:
             pass
         return contract.Endpoints(
             listen=[f"unixsock-stream/{path}"],
-            connect=[self.endpoint] + [f"unixsock-stream/{self.socket_of(s)}"
-                                       for s in upstream_slots])
+            connect=[self.endpoint, *self._router] + [
+                f"unixsock-stream/{self.socket_of(s)}" for s in upstream_slots])
 
     def _alive_changed(self, sample) -> None:
         try:

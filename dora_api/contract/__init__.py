@@ -13,7 +13,8 @@ is sent or received.
 - `keys`: key expressions (builders and parsers) and input sources.
 - `codec`: data payloads and their attachments.
 - `timers`: the timer grammar.
-- `transport`: the zenoh session settings.
+- `transport`: the zenoh session settings (and mutual TLS for network links).
+- `daemon`: the coordinator <-> daemon records and keys (more than one machine).
 """
 
 from __future__ import annotations
@@ -43,6 +44,31 @@ from dora_api.contract.config import (
     config_from_environ,
     decode_config,
     encode_config,
+)
+from dora_api.contract.daemon import (
+    LOCAL_MACHINE,
+    PROTOCOL_VERSION,
+    CloseDataflow,
+    Command,
+    DaemonInfo,
+    DataflowClosed,
+    JoinReply,
+    KillAll,
+    KillNode,
+    MachineKeys,
+    NodeExited,
+    NodeLine,
+    NodeNote,
+    NodeSampled,
+    NodeStarted,
+    Report,
+    SpawnNode,
+    check_machine_name,
+    decode_command,
+    decode_join,
+    decode_join_reply,
+    decode_report,
+    encode_record,
 )
 from dora_api.contract.errors import ContractError
 from dora_api.contract.keys import (
@@ -107,7 +133,7 @@ from dora_api.contract.messages import (
     write_heartbeat,
 )
 from dora_api.contract.timers import TIMER_PREFIX, parse_timer
-from dora_api.contract.transport import zenoh_config
+from dora_api.contract.transport import TlsFiles, unix_endpoint, unix_socket_of, zenoh_config
 
 __all__ = [
     # errors
@@ -137,6 +163,13 @@ __all__ = [
     # codec
     "KIND_BYTES", "KIND_ARROW", "KIND_FLUSH", "encode_value", "decode_value",
     "encode_attachment", "decode_attachment",
+    # coordinator <-> daemon
+    "PROTOCOL_VERSION", "LOCAL_MACHINE", "check_machine_name", "MachineKeys",
+    "DaemonInfo", "JoinReply", "SpawnNode", "KillNode", "KillAll", "CloseDataflow",
+    "Command", "NodeStarted", "NodeExited", "NodeSampled", "NodeLine", "NodeNote",
+    "DataflowClosed", "Report", "encode_record", "decode_join", "decode_join_reply",
+    "decode_command", "decode_report",
     # timers, transport
-    "parse_timer", "TIMER_PREFIX", "zenoh_config",
+    "parse_timer", "TIMER_PREFIX", "zenoh_config", "TlsFiles", "unix_endpoint",
+    "unix_socket_of",
 ]

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dora_supervisor"
-# The local executor and what it uses.
-BELOW = {"process", "local_executor", "sampler", "cgroups", "cgroup_node", "watchdog_page"}
+# the local executor, what it uses, and the daemon that runs one per dataflow on its machine
+BELOW = {"process", "local_executor", "sampler", "cgroups", "cgroup_node", "watchdog_page",
+         "daemon"}
 ABOVE = ["coordinator", "dataflow_runtime", "executor", "health", "health_rules", "samples",
          "node_output", "launch", "zenoh_link", "tree", "tree_model", "tree_stop", "tree_restart",
          "tree_view", "policy", "logs", "log_routing", "control_service", "control_server",
-         "background", "delivery"]
+         "background", "delivery", "machine_executor", "daemon_hub", "network", "tree_machines"]
 # The coordinator picks the default executor: the one place that names it.
 MAY_NAME_THE_LOCAL_EXECUTOR = {"coordinator"}
 
@@ -57,7 +58,8 @@ def test_every_module_is_placed_above_or_below_the_seam():
                 "units", "yamlsrc", "descriptor", "graph", "errors", "parse_node", "parse_values",
                 "schema", "keytable", "module_keys", "modules",
                 "control_cli", "control_client", "control_paths", "control_protocol",
-                "control_select", "status_render", "log_reader", "lifecycle", "orphans"}
+                "control_select", "status_render", "log_reader", "lifecycle", "orphans",
+                "daemon_cli"}
     modules = {path.stem for path in PACKAGE.glob("*.py")}
     assert modules - cli_side - BELOW - set(ABOVE) == set()
 

@@ -10,6 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "dora_supervisor"
 PURE = ["errors", "units", "yamlsrc", "descriptor", "keys", "parse", "validate", "graph", "policy",
         "parse_node", "parse_values", "schema", "tree_model", "tree", "tree_stop", "tree_restart",
+        "tree_machines",
         "tree_view", "samples", "health", "health_rules", "node_output", "log_routing",
         "keytable", "module_keys", "modules", "control_protocol",
         "control_select", "status_render", "delivery"]

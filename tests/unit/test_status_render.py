@@ -87,3 +87,11 @@ def test_the_list_names_where_each_dataflow_runs():
         "       /x/mini.yml",
         "0b1f3a1e-6d0b-4c57-9d57-3f2a9c1e9a4d  -              failed        0/1   3.0s  run "
         "4321 /x/other.yml"]
+
+
+def test_a_worker_on_another_machine_is_named_with_it():
+    tree = sup("dataflow", [worker("src", machine="m1"), worker("sink")])
+    text = render_status([DataflowStatus("u", None, "running", "2027-01-15T08:00:00Z", tree)],
+                         STARTED + 80)
+    rows = text.splitlines()[3:]
+    assert rows[0].startswith("├─ src@m1 ") and rows[1].startswith("└─ sink ")

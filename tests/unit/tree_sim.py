@@ -30,7 +30,8 @@ __all__ = ["Sim"]
 
 
 class Sim:
-    def __init__(self, text: str):
+    def __init__(self, text: str, before_start=()):
+        """`before_start`: events the tree takes before it starts (machines known gone)."""
         data, lines, _ = load_yaml(textwrap.dedent(text))
         df, problems = parse(data, lines, "test.yml")
         assert not [p for p in problems if not p.warning], problems
@@ -52,6 +53,8 @@ class Sim:
         self.deaf: set[str] = set()  # nodes that ignore STOP
         self.pid = 100
         self.running: dict[str, int] = {}  # node -> incarnation of its live process
+        for event in before_start:
+            self._apply(self.tree.step(event, self.now, 0.5))
         self._apply(self.tree.start(self.now))
         self._drain()
 
