@@ -151,8 +151,8 @@ class Node:
                              f" (declared: {declared})")
         if output_id not in self._consumed:
             return  # no other node consumes it: nothing to publish
-        kind, payload = contract.encode_value(data)
-        attachment = contract.encode_attachment(kind, metadata)
+        kind, payload, header = contract.encode_value(data)
+        attachment = contract.encode_attachment(kind, metadata, header)
         if attachment is None:
             publisher.put(payload)
         else:
@@ -257,8 +257,8 @@ class Node:
                 self._on_flush(input_id, raw)
                 return
             try:
-                kind, metadata = decode_attachment(raw)
-                value = decode_value(kind, sample.payload.to_bytes())
+                kind, metadata, start = decode_attachment(raw)
+                value = decode_value(kind, sample.payload.to_bytes(), raw, start)
             except Exception as exc:  # a payload we cannot read: say so, keep the input
                 self._put_error(f"cannot decode a message on input '{input_id}': "
                                 f"{type(exc).__name__}: {exc}", input_id)

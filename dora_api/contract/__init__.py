@@ -8,21 +8,35 @@ is sent or received.
 - `config`: `NodeConfig` and its records, the env variable names, the JSON codec.
 - `messages`: control messages, pipe notes, log lines, end-of-stream marker and ack.
 - `keys`: key expressions (builders and parsers) and input sources.
-- `codec`: data payloads and their attachments.
+- `codec`: data payloads and their attachments; `arrow_layout`: Arrow arrays without IPC.
 - `timers`: the timer grammar.
 - `transport`: the zenoh session settings.
 """
 
 from __future__ import annotations
 
+from dora_api.contract.arrow_layout import (
+    BUFFER_ALIGNMENT,
+    ArrowLayout,
+    array_layout,
+    decode_array,
+)
 from dora_api.contract.codec import (
     KIND_ARROW,
     KIND_BYTES,
     KIND_FLUSH,
+    KIND_LAYOUT,
+    KIND_SHM,
+    ShmDescriptor,
+    arrow_layout_of,
     decode_attachment,
+    decode_shm_descriptor,
     decode_value,
+    encode_arrow_ipc,
     encode_attachment,
+    encode_shm_attachment,
     encode_value,
+    pack_region,
 )
 from dora_api.contract.config import (
     CONFIG_ENV,
@@ -90,8 +104,12 @@ __all__ = [
     # keys
     "Namespace", "TokenKind", "PeerToken", "ALL_NODES", "is_builtin_source", "split_source",
     # codec
-    "KIND_BYTES", "KIND_ARROW", "KIND_FLUSH", "encode_value", "decode_value",
-    "encode_attachment", "decode_attachment",
+    "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH", "encode_value",
+    "decode_value", "encode_attachment", "decode_attachment", "arrow_layout_of",
+    "pack_region", "encode_arrow_ipc", "ShmDescriptor", "encode_shm_attachment",
+    "decode_shm_descriptor",
+    # arrow_layout
+    "ArrowLayout", "array_layout", "decode_array", "BUFFER_ALIGNMENT",
     # timers, transport
     "parse_timer", "TIMER_PREFIX", "zenoh_config",
 ]
