@@ -17,13 +17,14 @@ from typing import Any
 from dora_api import contract, parent
 from dora_api.contract import ContractError, NodeConfig
 from dora_api.events import EventQueue
+from dora_api.inputs import CHANNEL_DEPTH, start_input
 from dora_api.peers import Peers
 
 __all__ = ["Node"]
 
 _INPUT_CLOSE_SAFETY_S = 5.0  # wait at most this long for an upstream end-of-stream marker
 _ACK_WAIT_S = 3.0  # at exit, wait at most this long for consumers to confirm the markers
-_CHANNEL_DEPTH = 16  # zenoh-side buffer per input, in front of the event queue
+_PUMP_JOIN_S = 2.0  # at exit, wait at most this long for the input threads to end
 
 
 class Node:
@@ -79,12 +80,13 @@ class Node:
         self._session = zenoh.open(contract.zenoh_config(endpoints.listen, endpoints.connect,
                                                          config.lease_s))
         self._subscribers = []
+        self._pumps: list[threading.Thread] = []
         for input_id, (node, output) in self._sources.items():
             subscriber = self._session.declare_subscriber(
-                self._ns.output(node, output), zenoh.handlers.FifoChannel(_CHANNEL_DEPTH))
+                self._ns.output(node, output), zenoh.handlers.FifoChannel(CHANNEL_DEPTH))
             self._subscribers.append(subscriber)
-            threading.Thread(target=_pump, args=(subscriber, self._input_callback(input_id)),
-                             daemon=True, name=f"dora-input-{input_id}").start()
+            self._pumps.append(start_input(subscriber, input_id, self._inputs[input_id],
+                                           self._events, self._on_flush, self._put_error))
         for key in (self._ns.to(self._id), self._ns.to_all):
             self._subscribers.append(self._session.declare_subscriber(
                 key, _direct(self._on_control)))
@@ -205,6 +207,11 @@ class Node:
         self._wait_for_acks()
         try:
             self._session.close()
+            # The input threads end as their subscribers close; let them, or one still
+            # inside zenoh when the interpreter finalizes takes the process down.
+            deadline = time.monotonic() + _PUMP_JOIN_S
+            for pump in self._pumps:
+                pump.join(max(0.0, deadline - time.monotonic()))
         finally:
             parent.tell_supervisor(contract.FlushedNote(self._incarnation))
 
@@ -242,31 +249,6 @@ class Node:
         self.close()
 
     # -- zenoh callbacks (zenoh threads) ----------------------------------------------
-
-    def _input_callback(self, input_id: str):
-        spec = self._inputs[input_id]
-        depth, drop_oldest = spec.queue_size, spec.drops_oldest
-        put = self._events.put_input
-        decode_attachment, decode_value = contract.decode_attachment, contract.decode_value
-        is_flush_marker = contract.is_flush_marker
-
-        def on_sample(sample) -> None:
-            attachment = sample.attachment
-            raw = attachment.to_bytes() if attachment is not None else b""
-            if is_flush_marker(raw):
-                self._on_flush(input_id, raw)
-                return
-            try:
-                kind, metadata, start = decode_attachment(raw)
-                value = decode_value(kind, sample.payload.to_bytes(), raw, start)
-            except Exception as exc:  # a payload we cannot read: say so, keep the input
-                self._put_error(f"cannot decode a message on input '{input_id}': "
-                                f"{type(exc).__name__}: {exc}", input_id)
-                return
-            put({"type": "INPUT", "id": input_id, "value": value, "metadata": metadata,
-                 "kind": "dora"}, depth, drop_oldest)
-
-        return on_sample
 
     def _on_flush(self, input_id: str, marker: bytes) -> None:
         try:
@@ -365,17 +347,6 @@ class Node:
             thread = threading.Thread(target=run_timers, daemon=True, name="dora-timers",
                                       args=(timers, self._events, self._timers_stop))
             thread.start()
-
-
-def _pump(subscriber, on_sample) -> None:
-    """Feed one input's samples to the event queue (a daemon thread, so it never keeps
-    the interpreter alive); blocking here is the backpressure on the sender."""
-    while True:
-        try:
-            sample = subscriber.recv()
-        except Exception:  # the subscriber or session is closed: the stream has ended
-            return
-        on_sample(sample)
 
 
 def _direct(callback):

@@ -229,8 +229,15 @@ def array_layout(array) -> ArrowLayout | None:
     numbers: list[int] = []
     parts: list[tuple[int, Any]] = []
     size = _walk(plan, array, len(array), array.offset, array.null_count, numbers, parts, 0)
-    header = _U16.pack(len(code)) + code + struct.pack(f"<{len(numbers)}q", *numbers)
+    header = _U16.pack(len(code)) + code + _packer(len(numbers)).pack(*numbers)
     return ArrowLayout(header, parts, size)
+
+
+def _packer(count: int, _cache: dict[int, struct.Struct] = {}) -> struct.Struct:  # noqa: B006
+    packer = _cache.get(count)
+    if packer is None:
+        packer = _cache[count] = struct.Struct(f"<{count}q")
+    return packer
 
 
 def _walk(plan: _Plan, array, length: int, offset: int, nulls: int, numbers: list[int],
@@ -297,7 +304,7 @@ def decode_array(header, start: int, region):
             t, plan, end = _parse_type(code, 0)
             if end != size:
                 raise ContractError("trailing bytes after the Arrow type code")
-            cached = _decoded[code] = (plan, struct.Struct(f"<{plan.numbers}q"))
+            cached = _decoded[code] = (plan, _packer(plan.numbers))
         plan, numbers = cached
         values = numbers.unpack_from(header, start + size)
         if len(header) != start + size + numbers.size:
