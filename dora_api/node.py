@@ -18,6 +18,7 @@ from dora_api import contract, parent
 from dora_api.contract import ContractError, NodeConfig
 from dora_api.events import EventQueue
 from dora_api.inputs import CHANNEL_DEPTH, start_input
+from dora_api.outputs import Outputs
 from dora_api.peers import Peers
 
 __all__ = ["Node"]
@@ -25,6 +26,7 @@ __all__ = ["Node"]
 _INPUT_CLOSE_SAFETY_S = 5.0  # wait at most this long for an upstream end-of-stream marker
 _ACK_WAIT_S = 3.0  # at exit, wait at most this long for consumers to confirm the markers
 _PUMP_JOIN_S = 2.0  # at exit, wait at most this long for the input threads to end
+_UNDECLARED = object()
 
 
 class Node:
@@ -60,8 +62,6 @@ class Node:
         self._sources: dict[str, tuple[str, str]] = {
             input_id: spec.upstream for input_id, spec in self._inputs.items()
             if not spec.is_builtin}
-        self._outputs: list[str] = list(config.outputs)
-        self._consumed = set(config.consumers)
         self._events = EventQueue()
         self._lock = threading.Lock()
         self._closed_inputs: set[str] = set()
@@ -79,14 +79,17 @@ class Node:
         endpoints = config.endpoints
         self._session = zenoh.open(contract.zenoh_config(endpoints.listen, endpoints.connect,
                                                          config.lease_s))
+        liveliness = self._session.liveliness()
         self._subscribers = []
         self._pumps: list[threading.Thread] = []
+        reader = self._shared_memory_reader(liveliness)
         for input_id, (node, output) in self._sources.items():
             subscriber = self._session.declare_subscriber(
                 self._ns.output(node, output), zenoh.handlers.FifoChannel(CHANNEL_DEPTH))
             self._subscribers.append(subscriber)
-            self._pumps.append(start_input(subscriber, input_id, self._inputs[input_id],
-                                           self._events, self._on_flush, self._put_error))
+            self._pumps.append(start_input(
+                subscriber, input_id, self._inputs[input_id], self._events, self._on_flush,
+                self._put_error, reader.value_for(node, output) if reader else None))
         for key in (self._ns.to(self._id), self._ns.to_all):
             self._subscribers.append(self._session.declare_subscriber(
                 key, _direct(self._on_control)))
@@ -94,13 +97,9 @@ class Node:
         self._acked = threading.Condition()
         self._subscribers.append(self._session.declare_subscriber(
             self._ns.ack(self._id, self._incarnation), _direct(self._on_ack)))
-        self._publishers = {
-            output: self._session.declare_publisher(
-                self._ns.output(self._id, output),
-                congestion_control=zenoh.CongestionControl.BLOCK,
-                reliability=zenoh.Reliability.RELIABLE)
-            for output in self._outputs}
-        liveliness = self._session.liveliness()
+        self._out = Outputs(self._session, zenoh, self._ns, config,
+                            lambda node: node in self._peers.alive(), _direct)
+        self._publishers = self._out.publishers  # output -> publisher, None: not consumed
         self._watchers = [
             liveliness.declare_subscriber(key, _direct(self._on_peer), history=True)
             for key in (self._ns.alive(), self._ns.finished())]
@@ -110,6 +109,25 @@ class Node:
         self._peers.wait_for(set(config.wait_for) - {self._id}, config.ready_timeout)
         atexit.register(self.close)
         self._start_timers()
+
+    def _shared_memory_reader(self, liveliness):
+        """Declared before any input is subscribed (see `contract.Namespace.reader`): our
+        reader token, and what maps the segments producers name. None without /dev/shm."""
+        from dora_api import shm
+
+        if not self._sources or not shm.shm_available():
+            return None
+        from dora_api.shm_reader import SegmentReader
+
+        self._reader_token = liveliness.declare_token(
+            self._ns.reader(self._id, self._incarnation, shm.shm_domain()))
+        block = self._zenoh.CongestionControl.BLOCK
+        session = self._session
+
+        def put(key: str, message: bytes) -> None:
+            session.put(key, message, congestion_control=block)
+
+        return SegmentReader(put, self._ns, f"{self._id}/{self._incarnation}")
 
     # -- receiving ------------------------------------------------------------------
 
@@ -146,19 +164,12 @@ class Node:
 
     def send_output(self, output_id: str, data: Any = b"", metadata: dict | None = None) -> None:
         """Publish `data` (bytes-like or a pyarrow array) on a declared output."""
-        publisher = self._publishers.get(output_id)
+        publisher = self._publishers.get(output_id, _UNDECLARED)
         if publisher is None:
-            declared = ", ".join(self._outputs) or "none"
-            raise ValueError(f"node '{self._id}' has no output '{output_id}' in the descriptor"
-                             f" (declared: {declared})")
-        if output_id not in self._consumed:
             return  # no other node consumes it: nothing to publish
-        kind, payload, header = contract.encode_value(data)
-        attachment = contract.encode_attachment(kind, metadata, header)
-        if attachment is None:
-            publisher.put(payload)
-        else:
-            publisher.put(payload, attachment=attachment)
+        if publisher is _UNDECLARED:
+            raise self._out.undeclared(output_id)
+        self._out.send(output_id, publisher, data, metadata)
 
     # -- introspection --------------------------------------------------------------
 
@@ -168,7 +179,7 @@ class Node:
 
     def node_config(self) -> dict:
         return {"inputs": {k: v.source for k, v in self._inputs.items()},
-                "outputs": list(self._outputs)}
+                "outputs": list(self._config.outputs)}
 
     def dataflow_id(self) -> str:
         return self._config.dataflow_id
@@ -201,9 +212,7 @@ class Node:
         parent.tell_supervisor(contract.ClosingNote(self._incarnation))
         self._timers_stop.set()
         self._events.close()
-        marker = contract.encode_flush_marker(self._incarnation)
-        for publisher in self._publishers.values():
-            publisher.put(b"", attachment=marker)
+        self._out.put_markers(contract.encode_flush_marker(self._incarnation))
         self._wait_for_acks()
         try:
             self._session.close()
@@ -212,6 +221,7 @@ class Node:
             deadline = time.monotonic() + _PUMP_JOIN_S
             for pump in self._pumps:
                 pump.join(max(0.0, deadline - time.monotonic()))
+            self._out.close()
         finally:
             parent.tell_supervisor(contract.FlushedNote(self._incarnation))
 

@@ -14,7 +14,7 @@ import time
 import structlog
 
 from dora_api import contract
-from dora_supervisor import launch, process
+from dora_supervisor import launch, process, shm_cleanup
 from dora_supervisor.descriptor import Dataflow
 from dora_supervisor.graph import upstream_nodes
 from dora_supervisor.policy import ExitReason, is_abnormal
@@ -234,3 +234,4 @@ class Runtime:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
         self.link.close()
+        shm_cleanup.remove_dataflow_segments(self.dataflow_id)

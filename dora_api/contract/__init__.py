@@ -59,8 +59,11 @@ from dora_api.contract.keys import (
     ALL_NODES,
     Namespace,
     PeerToken,
+    ReaderToken,
     TokenKind,
     is_builtin_source,
+    shm_segment_glob,
+    shm_segment_name,
     split_source,
 )
 from dora_api.contract.messages import (
@@ -71,6 +74,7 @@ from dora_api.contract.messages import (
     FlushedNote,
     LogRecord,
     PipeNote,
+    ReleaseMessage,
     RestartedMessage,
     StopMessage,
     decode_ack,
@@ -78,11 +82,13 @@ from dora_api.contract.messages import (
     decode_flush_marker,
     decode_log_line,
     decode_note,
+    decode_release,
     encode_ack,
     encode_control,
     encode_flush_marker,
     encode_log_line,
     encode_note,
+    encode_release,
     is_flush_marker,
 )
 from dora_api.contract.timers import TIMER_PREFIX, parse_timer
@@ -100,9 +106,10 @@ __all__ = [
     "ClosingNote", "FlushedNote", "PipeNote", "encode_note", "decode_note",
     "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
     "is_flush_marker", "encode_flush_marker", "decode_flush_marker",
-    "Ack", "encode_ack", "decode_ack",
+    "Ack", "encode_ack", "decode_ack", "ReleaseMessage", "encode_release", "decode_release",
     # keys
-    "Namespace", "TokenKind", "PeerToken", "ALL_NODES", "is_builtin_source", "split_source",
+    "Namespace", "TokenKind", "PeerToken", "ReaderToken", "ALL_NODES", "is_builtin_source",
+    "split_source", "shm_segment_name", "shm_segment_glob",
     # codec
     "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH", "encode_value",
     "decode_value", "encode_attachment", "decode_attachment", "arrow_layout_of",

@@ -6,13 +6,15 @@ raises ContractError:
 - pipe notes, node -> supervisor over the control fd: closing, flushed;
 - structured log lines a node writes on stderr (`LOG_MARK`);
 - the end-of-stream marker a node puts on each output as it closes, and the
-  acknowledgement a consumer answers it with (`Namespace.ack`).
+  acknowledgement a consumer answers it with (`Namespace.ack`);
+- the release of a shared-memory value, consumer -> producer (`Namespace.release`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import struct
 
 import attrs
 
@@ -25,6 +27,7 @@ __all__ = [
     "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
     "is_flush_marker", "encode_flush_marker", "decode_flush_marker",
     "Ack", "encode_ack", "decode_ack",
+    "ReleaseMessage", "encode_release", "decode_release",
 ]
 
 _INCARNATION = re.compile(r"^[0-9]+$")
@@ -183,3 +186,36 @@ def decode_ack(payload: bytes) -> Ack:
     if not consumer or not output:
         raise ContractError(f"malformed end-of-stream acknowledgement: {payload[:80]!r}")
     return Ack(consumer, output)
+
+
+# -- shared memory: a consumer no longer holds a value (consumer -> producer) ---------
+
+_RELEASE_FIXED = struct.Struct("<IQ")
+
+
+@attrs.frozen
+class ReleaseMessage:
+    """`holder` (node/incarnation) dropped the value it got in `slot` of the producer's
+    `output` at `generation`: once every holder has, the producer may reuse the slot."""
+
+    holder: str
+    output: str
+    slot: int
+    generation: int
+
+
+def encode_release(message: ReleaseMessage) -> bytes:
+    return (f"{message.holder}\n{message.output}\n".encode()
+            + _RELEASE_FIXED.pack(message.slot, message.generation))
+
+
+def decode_release(payload: bytes) -> ReleaseMessage:
+    holder, sep1, rest = payload.partition(b"\n")
+    output, sep2, numbers = rest.partition(b"\n")
+    if not (sep1 and sep2 and holder and output) or len(numbers) != _RELEASE_FIXED.size:
+        raise ContractError(f"malformed shared-memory release: {payload[:80]!r}")
+    try:
+        slot, generation = _RELEASE_FIXED.unpack(numbers)
+        return ReleaseMessage(holder.decode(), output.decode(), slot, generation)
+    except UnicodeDecodeError:
+        raise ContractError(f"malformed shared-memory release: {payload[:80]!r}") from None

@@ -1,0 +1,186 @@
+"""A node's outputs: how each value leaves the process.
+
+- bytes: the payload as is (no attachment without metadata);
+- an Arrow array below SHM_THRESHOLD, or one some consumer cannot map: its layout header
+  in the attachment and its buffers as the payload (one copy here, zenoh's own after);
+- an Arrow array of SHM_THRESHOLD bytes or more, every live consumer in our shared-memory
+  domain: its buffers copied once into a pooled segment, a descriptor over zenoh;
+- types the layout cannot describe: an IPC stream.
+
+Consumers announce themselves with a reader token (see `contract.Namespace.reader`); the
+pools learn from those tokens and from release messages when a segment is free again.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import threading
+from typing import Any
+
+from dora_api import contract
+from dora_api.contract import NodeConfig
+from dora_api.shm import SHM_DIR, shm_available, shm_domain, unlink_quietly
+from dora_api.shm_pool import SegmentPool, Slot
+
+__all__ = ["Outputs", "SHM_THRESHOLD"]
+
+# Values whose buffers add up to this many bytes or more go through shared memory.
+# Provisional: measured in the next commits (benchmarks/latency.py --shm-threshold).
+SHM_THRESHOLD = 64 << 10
+
+
+class Outputs:
+    """Publishers, shared-memory pools and the reader/release bookkeeping of one node."""
+
+    def __init__(self, session, zenoh, ns: contract.Namespace, config: NodeConfig,
+                 is_alive, direct):
+        self._ns = ns
+        self._id = config.node_id
+        self._declared = list(config.outputs)
+        self._consumers = {output: tuple(nodes) for output, nodes in config.consumers.items()}
+        self._is_alive = is_alive
+        self._put_kind = zenoh.SampleKind.PUT
+        publish = dict(congestion_control=zenoh.CongestionControl.BLOCK,
+                       reliability=zenoh.Reliability.RELIABLE)
+        self._all = {output: session.declare_publisher(ns.output(self._id, output), **publish)
+                     for output in self._declared}
+        # None: declared but consumed by nobody, nothing to publish
+        self.publishers = {output: self._all[output] if self._consumers.get(output) else None
+                           for output in self._declared}
+        self._pools: dict[str, SegmentPool] = {}
+        self._readers: dict[str, contract.ReaderToken] = {}  # holder -> token
+        self._lock = threading.Lock()
+        self._shm = bool(self._consumers) and shm_available()
+        self._handles = []
+        if self._shm:
+            self._domain = shm_domain()
+            self._numbers = itertools.count()
+            self._remove_stale_segments(config.dataflow_id)
+            self._dataflow_id = config.dataflow_id
+            self._handles.append(session.declare_subscriber(ns.release(self._id),
+                                                            direct(self._on_release)))
+            self._handles.append(session.liveliness().declare_subscriber(
+                ns.reader(), direct(self._on_reader), history=True))
+
+    # -- sending --------------------------------------------------------------------
+
+    def undeclared(self, output_id: str) -> ValueError:
+        declared = ", ".join(self._declared) or "none"
+        return ValueError(f"node '{self._id}' has no output '{output_id}' in the descriptor "
+                          f"(declared: {declared})")
+
+    def send(self, output_id: str, publisher, data: Any, metadata: dict | None) -> None:
+        """Publish `data` on a consumed output (`publisher` is its publisher)."""
+        if self._shm and type(data).__module__.startswith("pyarrow"):
+            arrow = contract.arrow_layout_of(data)
+            if arrow is not None:
+                if arrow.size >= SHM_THRESHOLD and self._send_shared(
+                        output_id, publisher, arrow, metadata):
+                    return
+                publisher.put(contract.pack_region(arrow), attachment=contract.encode_attachment(
+                    contract.KIND_LAYOUT, metadata, arrow.header))
+                return
+        kind, payload, header = contract.encode_value(data)
+        attachment = contract.encode_attachment(kind, metadata, header)
+        if attachment is None:
+            publisher.put(payload)
+        else:
+            publisher.put(payload, attachment=attachment)
+
+    def _send_shared(self, output_id: str, publisher, arrow: contract.ArrowLayout,
+                     metadata: dict | None) -> bool:
+        """Copy the buffers into a segment and send its descriptor; False: send inline."""
+        from dora_api.shm import copy_into
+
+        holders = self.holders(output_id)
+        if holders is None:
+            return False
+        pool = self.pool(output_id)
+        slot = pool.acquire(arrow.size)
+        if slot is None:
+            return False
+        base = slot.segment.address
+        for position, buffer in arrow.parts:
+            copy_into(base + position, buffer)
+        self.publish_slot(output_id, publisher, slot, holders, arrow.header, metadata)
+        return True
+
+    def publish_slot(self, output_id: str, publisher, slot: Slot, holders: tuple[str, ...],
+                     header: bytes, metadata: dict | None) -> None:
+        """Send the descriptor of the value now in `slot`."""
+        descriptor = contract.ShmDescriptor(slot.segment.name, slot.segment.capacity, 0,
+                                            slot.index, slot.generation, holders)
+        self._pools[output_id].publish(slot, holders)  # before the put: releases may be fast
+        publisher.put(b"", attachment=contract.encode_shm_attachment(descriptor, metadata,
+                                                                     header))
+
+    def holders(self, output_id: str) -> tuple[str, ...] | None:
+        """The consumers that will hold a shared value of `output_id`; None when a live
+        consumer cannot map our segments (then everything on it goes over zenoh)."""
+        if not self._shm:
+            return None
+        with self._lock:
+            readers = list(self._readers.values())
+        holders = []
+        for consumer in self._consumers.get(output_id, ()):
+            mine = [r for r in readers if r.node == consumer]
+            if mine and all(r.domain == self._domain for r in mine):
+                holders += (r.holder for r in mine)
+            elif mine or self._is_alive(consumer):
+                return None
+        return tuple(holders)
+
+    def pool(self, output_id: str) -> SegmentPool:
+        pool = self._pools.get(output_id)
+        if pool is None:
+            pool = self._pools[output_id] = SegmentPool(self._segment_name)
+        return pool
+
+    def put_markers(self, marker: bytes) -> None:
+        """The end-of-stream marker on every declared output."""
+        for publisher in self._all.values():
+            publisher.put(b"", attachment=marker)
+
+    def close(self) -> None:
+        """Unlink our segments (after the session closed: nothing more is sent)."""
+        for pool in list(self._pools.values()):
+            pool.close()
+
+    # -- shared-memory bookkeeping (zenoh threads) ----------------------------------
+
+    def _segment_name(self) -> str:
+        return contract.shm_segment_name(self._dataflow_id, self._id, os.getpid(),
+                                         next(self._numbers))
+
+    def _remove_stale_segments(self, dataflow_id: str) -> None:
+        """Segments an earlier incarnation of this node left (it crashed): unlink them."""
+        mine = f"@{os.getpid()}-"
+        for path in glob.glob(os.path.join(SHM_DIR, contract.shm_segment_glob(dataflow_id,
+                                                                               self._id))):
+            if mine not in os.path.basename(path):
+                unlink_quietly(os.path.basename(path))
+
+    def _on_reader(self, sample) -> None:
+        try:
+            token = self._ns.parse_reader(str(sample.key_expr))
+        except contract.ContractError:
+            return
+        if sample.kind == self._put_kind:
+            with self._lock:
+                self._readers[token.holder] = token
+            return
+        with self._lock:
+            self._readers.pop(token.holder, None)
+        for pool in list(self._pools.values()):
+            pool.drop_holder(token.holder)  # a dead consumer releases all it held
+
+    def _on_release(self, sample) -> None:
+        try:
+            message = contract.decode_release(sample.payload.to_bytes())
+        except contract.ContractError:
+            return
+        pool = self._pools.get(message.output)
+        if pool is not None:
+            pool.release(message.slot, message.generation, message.holder)
