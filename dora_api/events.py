@@ -176,6 +176,11 @@ class EventQueue:
     def empty(self) -> bool:
         return self._ended or self._queue.empty()
 
+    @property
+    def ended(self) -> bool:
+        """get() returns None from now on (STOP was taken, or close() drained)."""
+        return self._ended
+
 
 def _release(lock: threading.Lock) -> None:
     try:

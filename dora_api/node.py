@@ -16,8 +16,9 @@ from typing import Any
 
 from dora_api import contract, parent
 from dora_api.contract import ContractError, NodeConfig
+from dora_api.direct import DirectEvents
 from dora_api.events import EventQueue
-from dora_api.inputs import CHANNEL_DEPTH, start_input
+from dora_api.inputs import CHANNEL_DEPTH, input_channel, sample_decoder, start_input
 from dora_api.outputs import Outputs
 from dora_api.peers import Peers
 
@@ -82,14 +83,7 @@ class Node:
         liveliness = self._session.liveliness()
         self._subscribers = []
         self._pumps: list[threading.Thread] = []
-        reader = self._shared_memory_reader(liveliness)
-        for input_id, (node, output) in self._sources.items():
-            subscriber = self._session.declare_subscriber(
-                self._ns.output(node, output), zenoh.handlers.FifoChannel(CHANNEL_DEPTH))
-            self._subscribers.append(subscriber)
-            self._pumps.append(start_input(
-                subscriber, input_id, self._inputs[input_id], self._events, self._on_flush,
-                self._put_error, reader.value_for(node, output) if reader else None))
+        self._subscribe_inputs(self._shared_memory_reader(liveliness))
         for key in (self._ns.to(self._id), self._ns.to_all):
             self._subscribers.append(self._session.declare_subscriber(
                 key, _direct(self._on_control)))
@@ -109,6 +103,35 @@ class Node:
         self._peers.wait_for(set(config.wait_for) - {self._id}, config.ready_timeout)
         atexit.register(self.close)
         self._start_timers()
+
+    def _subscribe_inputs(self, reader) -> None:
+        """One data input: the node's thread reads its channel (DirectEvents); several: a
+        thread each feeds the event queue (see inputs)."""
+        zenoh = self._zenoh
+        decoders = {
+            input_id: sample_decoder(input_id, self._on_flush, self._put_error,
+                                     reader.value_for(node, output) if reader else None)
+            for input_id, (node, output) in self._sources.items()}
+        if len(self._sources) == 1:
+            ((input_id, (node, output)),) = self._sources.items()
+            key = self._ns.output(node, output)
+            subscriber = self._session.declare_subscriber(
+                key, input_channel(zenoh, self._inputs[input_id]))
+            self._subscribers.append(subscriber)
+            session, local = self._session, zenoh.Locality.SESSION_LOCAL
+            wake = contract.WAKE_ATTACHMENT
+
+            def wake_up() -> None:
+                session.put(key, b"", attachment=wake, allowed_destination=local)
+
+            self._events = DirectEvents(subscriber, decoders[input_id], wake_up)
+            return
+        for input_id, (node, output) in self._sources.items():
+            subscriber = self._session.declare_subscriber(
+                self._ns.output(node, output), zenoh.handlers.FifoChannel(CHANNEL_DEPTH))
+            self._subscribers.append(subscriber)
+            self._pumps.append(start_input(subscriber, self._inputs[input_id], self._events,
+                                           decoders[input_id], input_id))
 
     def _shared_memory_reader(self, liveliness):
         """Declared before any input is subscribed (see `contract.Namespace.reader`): our

@@ -73,15 +73,17 @@ class Outputs:
 
     def send(self, output_id: str, publisher, data: Any, metadata: dict | None) -> None:
         """Publish `data` on a consumed output (`publisher` is its publisher)."""
-        if self._shm and type(data).__module__.startswith("pyarrow"):
-            arrow = contract.arrow_layout_of(data)
-            if arrow is not None:
-                if arrow.size >= SHM_THRESHOLD and self._send_shared(
-                        output_id, publisher, arrow, metadata):
-                    return
-                publisher.put(contract.pack_region(arrow), attachment=contract.encode_attachment(
-                    contract.KIND_LAYOUT, metadata, arrow.header))
+        if type(data) is bytes and not metadata:
+            publisher.put(data)
+            return
+        arrow = contract.arrow_layout_of(data)
+        if arrow is not None:
+            if self._shm and arrow.size >= SHM_THRESHOLD and self._send_shared(
+                    output_id, publisher, arrow, metadata):
                 return
+            publisher.put(contract.pack_region(arrow), attachment=contract.encode_attachment(
+                contract.KIND_LAYOUT, metadata, arrow.header))
+            return
         kind, payload, header = contract.encode_value(data)
         attachment = contract.encode_attachment(kind, metadata, header)
         if attachment is None:

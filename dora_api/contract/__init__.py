@@ -27,6 +27,7 @@ from dora_api.contract.codec import (
     KIND_FLUSH,
     KIND_LAYOUT,
     KIND_SHM,
+    WAKE_ATTACHMENT,
     ShmDescriptor,
     arrow_layout_of,
     decode_attachment,
@@ -36,6 +37,7 @@ from dora_api.contract.codec import (
     encode_attachment,
     encode_shm_attachment,
     encode_value,
+    is_wake,
     pack_region,
 )
 from dora_api.contract.config import (
@@ -114,7 +116,7 @@ __all__ = [
     "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH", "encode_value",
     "decode_value", "encode_attachment", "decode_attachment", "arrow_layout_of",
     "pack_region", "encode_arrow_ipc", "ShmDescriptor", "encode_shm_attachment",
-    "decode_shm_descriptor",
+    "decode_shm_descriptor", "WAKE_ATTACHMENT", "is_wake",
     # arrow_layout
     "ArrowLayout", "array_layout", "decode_array", "BUFFER_ALIGNMENT",
     # timers, transport

@@ -47,13 +47,16 @@ class _Plan:
     to the rows it uses (not when children are indexed through this node's offset), and the
     plans of its children."""
 
-    __slots__ = ("type", "roles", "children", "trim", "by_field", "numbers")
+    __slots__ = ("type", "roles", "children", "trim", "by_field", "numbers", "prefix",
+                 "packer")
 
     def __init__(self, arrow_type, roles: tuple[int, ...], children: tuple[_Plan, ...],
                  trim: bool, by_field: bool = False):
         self.type, self.roles, self.children, self.trim = arrow_type, roles, children, trim
         self.by_field = by_field  # a struct: children are its fields, not `values`
         self.numbers = 3 + 2 * len(roles) + sum(child.numbers for child in children)
+        self.prefix = b""  # the header up to the numbers: code size and code (outermost)
+        self.packer = _packer(self.numbers)
 
 
 class _NotLaidOut(Exception):
@@ -73,8 +76,9 @@ class ArrowLayout:
 
 # -- types ------------------------------------------------------------------------------
 
-_encoded: dict[Any, tuple[bytes, _Plan] | None] = {}  # type -> (code, plan); None: no layout
-_decoded: dict[bytes, tuple[_Plan, struct.Struct]] = {}
+_encoded: dict[Any, _Plan | None] = {}  # type -> plan; None: the type has no layout
+_encoded_by_id: dict[int, _Plan] = {}  # the same for types without parameters, by type id
+_decoded: dict[bytes, _Plan] = {}  # type code -> plan
 
 
 def _simple_tags() -> dict[Any, int]:
@@ -216,21 +220,30 @@ def _parse_field(code: bytes, pos: int):
 def array_layout(array) -> ArrowLayout | None:
     """`array` (a pyarrow Array) as header + buffers; None if its type has no layout."""
     t = array.type
-    cached = _encoded.get(t, False)
-    if cached is False:
-        try:
-            cached = _type_code(t)
-        except _NotLaidOut:
-            cached = None
-        _encoded[t] = cached
-    if cached is None:
-        return None
-    code, plan = cached
+    plan = _encoded_by_id.get(t.id)
+    if plan is None:
+        plan = _encoded.get(t, False)
+        if plan is False:
+            plan = _encode_plan(t)
+        if plan is None:
+            return None
     numbers: list[int] = []
     parts: list[tuple[int, Any]] = []
     size = _walk(plan, array, len(array), array.offset, array.null_count, numbers, parts, 0)
-    header = _U16.pack(len(code)) + code + _packer(len(numbers)).pack(*numbers)
-    return ArrowLayout(header, parts, size)
+    return ArrowLayout(plan.prefix + plan.packer.pack(*numbers), parts, size)
+
+
+def _encode_plan(t) -> _Plan | None:
+    try:
+        code, plan = _type_code(t)
+    except _NotLaidOut:
+        _encoded[t] = None
+        return None
+    plan.prefix = _U16.pack(len(code)) + code
+    _encoded[t] = plan
+    if len(code) == 1:  # no parameters: the type id alone says which
+        _encoded_by_id[t.id] = plan
+    return plan
 
 
 def _packer(count: int, _cache: dict[int, struct.Struct] = {}) -> struct.Struct:  # noqa: B006
@@ -244,21 +257,22 @@ def _walk(plan: _Plan, array, length: int, offset: int, nulls: int, numbers: lis
           parts: list[tuple[int, Any]], pos: int) -> int:
     """Append one node (then its children) to numbers/parts; the next free position."""
     roles = plan.roles
-    own = array.buffers()[:len(roles)]
-    base = 0
-    if plan.trim and (offset or length):
-        base, offset = offset - offset % 8, offset % 8
+    own = array.buffers()
+    base = offset - (offset & 7) if plan.trim else 0
+    offset -= base
     numbers += (length, nulls, offset)
     end = base + offset + length
-    for role, buffer in zip(roles, own, strict=True):
+    for index, role in enumerate(roles):
+        buffer = own[index]
         if buffer is None:
             numbers += (-1, -1)
             continue
         if plan.trim:
             buffer = _cut(role, buffer, base, end)
-        numbers += (pos, buffer.size)
+        size = buffer.size
+        numbers += (pos, size)
         parts.append((pos, buffer))
-        pos += -(-buffer.size // BUFFER_ALIGNMENT) * BUFFER_ALIGNMENT
+        pos += (size + 7) & ~7
     if plan.children:
         if not plan.by_field:
             child = array.values  # the whole child, whatever this node's offset
@@ -298,14 +312,14 @@ def decode_array(header, start: int, region):
     try:
         (size,) = _U16.unpack_from(header, start)
         start += 2
-        code = bytes(header[start:start + size])
-        cached = _decoded.get(code)
-        if cached is None:
-            t, plan, end = _parse_type(code, 0)
+        code = header[start:start + size]
+        plan = _decoded.get(code)
+        if plan is None:
+            t, plan, end = _parse_type(bytes(code), 0)
             if end != size:
                 raise ContractError("trailing bytes after the Arrow type code")
-            cached = _decoded[code] = (plan, _packer(plan.numbers))
-        plan, numbers = cached
+            _decoded[code] = plan
+        numbers = plan.packer
         values = numbers.unpack_from(header, start + size)
         if len(header) != start + size + numbers.size:
             raise ContractError("a layout header of the wrong size")
@@ -323,13 +337,16 @@ def _build(plan: _Plan, values: tuple[int, ...], at: int, region):
     length, nulls, offset = values[at], values[at + 1], values[at + 2]
     at += 3
     buffers = []
+    limit = region.size
     for _ in plan.roles:
         pos, size = values[at], values[at + 1]
         at += 2
         if size < 0:
             buffers.append(None)
-        elif pos < 0 or pos + size > region.size:
+        elif pos < 0 or pos + size > limit:
             raise ContractError("an Arrow buffer outside the received data")
+        elif pos == 0 and size == limit:
+            buffers.append(region)
         else:
             buffers.append(region.slice(pos, size))
     if not plan.children:

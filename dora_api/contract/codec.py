@@ -10,7 +10,9 @@ when there is some, then what the kind needs:
 - KIND_SHM: an Arrow array in a shared-memory segment; a `ShmDescriptor`, then the layout
   header; the payload is empty;
 - KIND_ARROW: an Arrow array as an IPC stream (types the layout cannot describe);
-- KIND_FLUSH: the end-of-stream marker (see messages).
+- KIND_FLUSH: the end-of-stream marker (see messages);
+- WAKE_ATTACHMENT: an empty message a node puts to itself only (session-local), to wake
+  its own thread blocked on that input's channel (see dora_api.direct).
 
 pyarrow is imported only when an Arrow value is actually sent or received.
 """
@@ -34,13 +36,15 @@ from dora_api.contract.errors import ContractError
 __all__ = ["KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH",
            "ShmDescriptor", "encode_value", "decode_value", "encode_attachment",
            "decode_attachment", "encode_shm_attachment", "decode_shm_descriptor",
-           "arrow_layout_of", "pack_region", "encode_arrow_ipc"]
+           "arrow_layout_of", "pack_region", "encode_arrow_ipc", "WAKE_ATTACHMENT",
+           "is_wake"]
 
 KIND_BYTES = ord("b")
 KIND_ARROW = ord("a")  # IPC stream: the fallback
 KIND_LAYOUT = ord("l")
 KIND_SHM = ord("s")
 KIND_FLUSH = ord("F")  # end of one incarnation's stream on this output (see messages)
+WAKE_ATTACHMENT = b"W\0"  # never leaves the process that puts it
 
 _HAS_METADATA = 1
 _U32 = struct.Struct("<I")
@@ -67,14 +71,21 @@ class ShmDescriptor:
 
 def arrow_layout_of(data: Any) -> ArrowLayout | None:
     """The layout of a pyarrow Array or ChunkedArray, None if it has none (or is not one)."""
-    module = type(data).__module__ or ""
-    if not module.startswith("pyarrow"):
+    if not (type(data).__module__ or "").startswith("pyarrow"):
         return None
-    import pyarrow as pa
+    global _pa
+    if _pa is None:
+        import pyarrow
 
-    if isinstance(data, pa.ChunkedArray):
-        data = data.chunk(0) if data.num_chunks == 1 else data.combine_chunks()
-    return array_layout(data) if isinstance(data, pa.Array) else None
+        _pa = pyarrow
+    if isinstance(data, _pa.Array):
+        return array_layout(data)
+    if isinstance(data, _pa.ChunkedArray):
+        return array_layout(data.chunk(0) if data.num_chunks == 1 else data.combine_chunks())
+    return None
+
+
+_pa = None  # pyarrow, once a value needed it
 
 
 def pack_region(arrow: ArrowLayout) -> bytes | bytearray:
@@ -170,6 +181,10 @@ def decode_attachment(attachment: bytes | None) -> tuple[int, dict, int]:
     if not isinstance(metadata, dict):
         raise ContractError("the metadata of a data message is not a JSON object")
     return attachment[0], metadata, 6 + size
+
+
+def is_wake(attachment: bytes) -> bool:
+    return attachment == WAKE_ATTACHMENT
 
 
 def encode_shm_attachment(descriptor: ShmDescriptor, metadata: dict | None,

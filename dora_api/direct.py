@@ -1,0 +1,144 @@
+"""The events of a node with exactly one data input, taken from that input's zenoh channel
+by the thread that asks for them: no thread stands between zenoh's receive thread and the
+node's loop (on a busy machine every such hop costs a wait for a CPU).
+
+Everything else (timer ticks, STOP, INPUT_CLOSED, NODE_RESTARTED, ERROR) goes into a side
+EventQueue, looked at before the channel. A thread that adds to it while the node's thread
+is blocked on the channel puts a wake-up message on the input's key, delivered to this
+session only; `next(timeout)` is woken the same way by a small waker thread. The channel is
+the input's queue: a FIFO of queue_size (backpressure) or a ring (drop_oldest).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from dora_api.events import EventQueue
+
+__all__ = ["DirectEvents"]
+
+
+class DirectEvents:
+    """EventQueue's interface over one input's channel (`subscriber`), `decode(sample)`
+    giving its events (see inputs.sample_decoder) and `wake()` putting the wake-up."""
+
+    def __init__(self, subscriber, decode: Callable, wake: Callable[[], None]):
+        self._recv, self._try_recv = subscriber.recv, subscriber.try_recv
+        self._decode = decode
+        self._wake = wake
+        self._side = EventQueue()
+        self._waiting = False  # the node's thread is (about to be) blocked on the channel
+        self._pending: dict | None = None  # an event empty() had to take to look
+        self._closed = False
+        self._waker: _Waker | None = None
+
+    @property
+    def stop_queued(self) -> bool:
+        return self._side.stop_queued
+
+    def put(self, event: dict) -> None:
+        self._side.put(event)
+        self._nudge()
+
+    def put_input(self, event: dict, depth: int | None, drop_oldest: bool) -> None:
+        self._side.put_input(event, depth, drop_oldest)
+        self._nudge()
+
+    def _nudge(self) -> None:
+        if self._waiting:
+            try:
+                self._wake()
+            except Exception:  # the session is closing: recv() returns by itself
+                pass
+
+    def get(self, timeout: float | None) -> dict | None:
+        """The next event; None on timeout or once the stream has ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        side = self._side
+        while True:
+            if not side.empty() or side.ended:
+                return side.get(0)
+            if self._pending is not None:
+                event, self._pending = self._pending, None
+                return event
+            if self._closed:
+                return None
+            if deadline is not None and deadline - time.monotonic() <= 0:
+                sample = self._try_recv()
+                if sample is None:
+                    return None
+            else:
+                self._waiting = True
+                if not side.empty():  # added before we said we wait
+                    self._waiting = False
+                    continue
+                if deadline is not None:
+                    self._arm(deadline)
+                try:
+                    sample = self._recv()
+                except Exception:  # our session closed: the stream has ended
+                    self._closed = True
+                    return None
+                finally:
+                    self._waiting = False
+            event = self._decode(sample)
+            if event is not None:
+                return event
+
+    def _arm(self, deadline: float) -> None:
+        if self._waker is None:
+            self._waker = _Waker(self._nudge)
+        self._waker.arm(deadline)
+
+    def drain(self) -> list[dict]:
+        """Every event that can be had right now."""
+        result = []
+        while (event := self.get(0)) is not None:
+            result.append(event)
+        return result
+
+    def empty(self) -> bool:
+        if not self._side.empty() or self._pending is not None:
+            return False
+        while not self._closed:
+            sample = self._try_recv()
+            if sample is None:
+                return True
+            self._pending = self._decode(sample)
+            if self._pending is not None:
+                return False
+        return True
+
+    def close(self) -> None:
+        """End the stream now: queued side events are still delivered, then None."""
+        self._closed = True
+        self._side.close()
+        self._nudge()
+
+
+class _Waker:
+    """Wakes the node's thread at the earliest deadline a timed `get` asked for."""
+
+    def __init__(self, nudge: Callable[[], None]):
+        self._nudge = nudge
+        self._deadline: float | None = None
+        self._changed = threading.Condition()
+        threading.Thread(target=self._run, daemon=True, name="dora-waker").start()
+
+    def arm(self, deadline: float) -> None:
+        with self._changed:
+            if self._deadline is None or deadline < self._deadline:
+                self._deadline = deadline
+                self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while self._deadline is None or self._deadline > time.monotonic():
+                    remaining = None if self._deadline is None else \
+                        self._deadline - time.monotonic()
+                    self._changed.wait(remaining)
+                self._deadline = None
+            self._nudge()

@@ -1,0 +1,112 @@
+"""A one-input node's events come straight from its channel; side events (timers, STOP, ...)
+wake a blocked reader, timeouts too. A fake channel stands in for zenoh's."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+from dora_api.direct import DirectEvents
+
+WAKE = "wake"
+
+
+class Channel:
+    """recv() blocks, try_recv() does not; a closed channel raises, like zenoh's."""
+
+    def __init__(self):
+        self.items: queue.Queue = queue.Queue()
+        self.wakes = 0
+
+    def recv(self):
+        item = self.items.get()
+        if item is None:
+            raise RuntimeError("closed")
+        return item
+
+    def try_recv(self):
+        try:
+            return self.items.get_nowait()
+        except queue.Empty:
+            return None
+
+    def wake(self):
+        self.wakes += 1
+        self.items.put(WAKE)
+
+
+def data(n: int) -> dict:
+    return {"type": "INPUT", "id": "in", "value": n, "metadata": {}, "kind": "dora"}
+
+
+def make():
+    channel = Channel()
+    events = DirectEvents(channel, lambda sample: None if sample == WAKE else sample,
+                          channel.wake)
+    return channel, events
+
+
+def later(delay: float, action) -> threading.Thread:
+    thread = threading.Thread(target=lambda: (time.sleep(delay), action()), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_data_comes_in_channel_order_and_side_events_first():
+    channel, events = make()
+    for n in range(3):
+        channel.items.put(data(n))
+    events.put({"type": "NODE_RESTARTED", "id": "up"})
+    assert channel.wakes == 0  # nobody was waiting: no wake-up needed
+    assert [e.get("value") for e in events.drain()] == [None, 0, 1, 2]
+    assert events.get(0) is None and events.empty()
+
+
+def test_a_side_event_wakes_a_blocked_reader():
+    channel, events = make()
+    later(0.05, lambda: events.put({"type": "STOP", "id": "MANUAL"}))
+    started = time.monotonic()
+    assert events.get(None)["type"] == "STOP"
+    assert time.monotonic() - started < 2 and channel.wakes == 1
+    channel.items.put(data(9))
+    assert events.get(None) is None and events.get(0) is None  # ended with STOP
+
+
+def test_timers_drop_oldest_in_the_side_queue_and_wake_the_reader():
+    channel, events = make()
+    for n in range(5):
+        events.put_input({"type": "INPUT", "id": "tick", "value": n}, 1, True)
+    assert events.get(0)["value"] == 4
+    later(0.05, lambda: events.put_input({"type": "INPUT", "id": "tick", "value": 5}, 1, True))
+    assert events.get(5)["value"] == 5
+
+
+def test_next_with_a_timeout_returns_none_in_time_and_data_before_it():
+    channel, events = make()
+    started = time.monotonic()
+    assert events.get(0.1) is None
+    assert 0.09 <= time.monotonic() - started < 2
+    later(0.05, lambda: channel.items.put(data(1)))
+    assert events.get(5)["value"] == 1
+    assert events.get(0) is None
+
+
+def test_empty_looks_without_losing_an_event():
+    channel, events = make()
+    channel.items.put(WAKE)
+    assert events.empty()
+    channel.items.put(data(7))
+    assert not events.empty()
+    assert events.get(0)["value"] == 7
+
+
+def test_close_ends_the_stream_and_a_closed_channel_too():
+    channel, events = make()
+    events.put({"type": "INPUT_CLOSED", "id": "in"})
+    events.close()
+    assert events.get(0)["type"] == "INPUT_CLOSED"
+    assert events.get(None) is None
+    channel2, events2 = make()
+    later(0.05, lambda: channel2.items.put(None))
+    assert events2.get(None) is None
