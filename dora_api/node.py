@@ -16,11 +16,10 @@ from typing import Any
 
 from dora_api import contract, parent
 from dora_api.contract import ContractError, NodeConfig
-from dora_api.direct import DirectEvents
 from dora_api.events import EventQueue
-from dora_api.inputs import CHANNEL_DEPTH, input_channel, sample_decoder, start_input
 from dora_api.outputs import Outputs
 from dora_api.peers import Peers
+from dora_api.subscribe import subscribe_inputs
 
 __all__ = ["Node"]
 
@@ -63,7 +62,6 @@ class Node:
         self._sources: dict[str, tuple[str, str]] = {
             input_id: spec.upstream for input_id, spec in self._inputs.items()
             if not spec.is_builtin}
-        self._events = EventQueue()
         self._lock = threading.Lock()
         self._closed_inputs: set[str] = set()
         self._flushed: dict[str, int] = {}  # input id -> last flushed upstream incarnation
@@ -80,10 +78,13 @@ class Node:
         endpoints = config.endpoints
         self._session = zenoh.open(contract.zenoh_config(endpoints.listen, endpoints.connect,
                                                          config.lease_s))
+        self._events = EventQueue()  # until subscribe_inputs says which source it is
+        subscribed = subscribe_inputs(self._session, zenoh, config, self._sources,
+                                      self._events, self._on_flush, self._put_error)
+        self._events = subscribed.events
+        self._subscribers = subscribed.handles
+        self._pumps = subscribed.pumps
         liveliness = self._session.liveliness()
-        self._subscribers = []
-        self._pumps: list[threading.Thread] = []
-        self._subscribe_inputs(self._shared_memory_reader(liveliness))
         for key in (self._ns.to(self._id), self._ns.to_all):
             self._subscribers.append(self._session.declare_subscriber(
                 key, _direct(self._on_control)))
@@ -103,54 +104,6 @@ class Node:
         self._peers.wait_for(set(config.wait_for) - {self._id}, config.ready_timeout)
         atexit.register(self.close)
         self._start_timers()
-
-    def _subscribe_inputs(self, reader) -> None:
-        """One data input: the node's thread reads its channel (DirectEvents); several: a
-        thread each feeds the event queue (see inputs)."""
-        zenoh = self._zenoh
-        decoders = {
-            input_id: sample_decoder(input_id, self._on_flush, self._put_error,
-                                     reader.value_for(node, output) if reader else None)
-            for input_id, (node, output) in self._sources.items()}
-        if len(self._sources) == 1:
-            ((input_id, (node, output)),) = self._sources.items()
-            key = self._ns.output(node, output)
-            subscriber = self._session.declare_subscriber(
-                key, input_channel(zenoh, self._inputs[input_id]))
-            self._subscribers.append(subscriber)
-            session, local = self._session, zenoh.Locality.SESSION_LOCAL
-            wake = contract.WAKE_ATTACHMENT
-
-            def wake_up() -> None:
-                session.put(key, b"", attachment=wake, allowed_destination=local)
-
-            self._events = DirectEvents(subscriber, decoders[input_id], wake_up)
-            return
-        for input_id, (node, output) in self._sources.items():
-            subscriber = self._session.declare_subscriber(
-                self._ns.output(node, output), zenoh.handlers.FifoChannel(CHANNEL_DEPTH))
-            self._subscribers.append(subscriber)
-            self._pumps.append(start_input(subscriber, self._inputs[input_id], self._events,
-                                           decoders[input_id], input_id))
-
-    def _shared_memory_reader(self, liveliness):
-        """Declared before any input is subscribed (see `contract.Namespace.reader`): our
-        reader token, and what maps the segments producers name. None without /dev/shm."""
-        from dora_api import shm
-
-        if not self._sources or not shm.shm_available():
-            return None
-        from dora_api.shm_reader import SegmentReader
-
-        self._reader_token = liveliness.declare_token(
-            self._ns.reader(self._id, self._incarnation, shm.shm_domain()))
-        block = self._zenoh.CongestionControl.BLOCK
-        session = self._session
-
-        def put(key: str, message: bytes) -> None:
-            session.put(key, message, congestion_control=block)
-
-        return SegmentReader(put, self._ns, f"{self._id}/{self._incarnation}")
 
     # -- receiving ------------------------------------------------------------------
 
@@ -193,6 +146,14 @@ class Node:
         if publisher is _UNDECLARED:
             raise self._out.undeclared(output_id)
         self._out.send(output_id, publisher, data, metadata)
+
+    def send_output_raw(self, output_id: str, data_len: int, metadata: dict | None = None):
+        """A sample of `data_len` bytes to fill in place, then `send()` (or a `with`
+        block); see dora_api.raw_sample for its contract (dora-rs's)."""
+        publisher = self._publishers.get(output_id, _UNDECLARED)
+        if publisher is _UNDECLARED:
+            raise self._out.undeclared(output_id)
+        return self._out.raw_sample(output_id, publisher, data_len, metadata)
 
     # -- introspection --------------------------------------------------------------
 

@@ -109,6 +109,32 @@ class Outputs:
         self.publish_slot(output_id, publisher, slot, holders, arrow.header, metadata)
         return True
 
+    def raw_sample(self, output_id: str, publisher, data_len: int, metadata: dict | None):
+        """A send_output_raw handler (publisher None: nobody consumes the output)."""
+        from dora_api.raw_sample import SampleHandler
+
+        return SampleHandler(self, output_id, publisher, data_len, metadata)
+
+    def raw_slot(self, output_id: str, size: int) -> Slot | None:
+        """A segment to fill in place, when a sample of `size` bytes will go that way."""
+        if not self._shm or size < SHM_THRESHOLD or self.holders(output_id) is None:
+            return None
+        return self.pool(output_id).acquire(size)
+
+    def send_raw(self, output_id: str, publisher, slot: Slot | None, memory, length: int,
+                 metadata: dict | None) -> None:
+        """Send a filled send_output_raw sample: its segment's descriptor, or its bytes."""
+        header = contract.uint8_header(length)
+        if slot is not None:
+            holders = self.holders(output_id)
+            if holders is not None:
+                self.publish_slot(output_id, publisher, slot, holders, header, metadata)
+                return
+            memory = bytes(memory)  # a consumer that cannot map our memory came up
+            self.pool(output_id).cancel(slot)
+        publisher.put(memory, attachment=contract.encode_attachment(contract.KIND_LAYOUT,
+                                                                    metadata, header))
+
     def publish_slot(self, output_id: str, publisher, slot: Slot, holders: tuple[str, ...],
                      header: bytes, metadata: dict | None) -> None:
         """Send the descriptor of the value now in `slot`."""

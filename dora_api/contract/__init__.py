@@ -20,6 +20,7 @@ from dora_api.contract.arrow_layout import (
     ArrowLayout,
     array_layout,
     decode_array,
+    uint8_header,
 )
 from dora_api.contract.codec import (
     KIND_ARROW,
@@ -118,7 +119,7 @@ __all__ = [
     "pack_region", "encode_arrow_ipc", "ShmDescriptor", "encode_shm_attachment",
     "decode_shm_descriptor", "WAKE_ATTACHMENT", "is_wake",
     # arrow_layout
-    "ArrowLayout", "array_layout", "decode_array", "BUFFER_ALIGNMENT",
+    "ArrowLayout", "array_layout", "decode_array", "BUFFER_ALIGNMENT", "uint8_header",
     # timers, transport
     "parse_timer", "TIMER_PREFIX", "zenoh_config",
 ]

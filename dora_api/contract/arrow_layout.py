@@ -24,7 +24,7 @@ from typing import Any
 
 from dora_api.contract.errors import ContractError
 
-__all__ = ["ArrowLayout", "array_layout", "decode_array", "BUFFER_ALIGNMENT"]
+__all__ = ["ArrowLayout", "array_layout", "decode_array", "BUFFER_ALIGNMENT", "uint8_header"]
 
 BUFFER_ALIGNMENT = 8  # every buffer starts at a multiple of this in the buffer region
 
@@ -231,6 +231,15 @@ def array_layout(array) -> ArrowLayout | None:
     parts: list[tuple[int, Any]] = []
     size = _walk(plan, array, len(array), array.offset, array.null_count, numbers, parts, 0)
     return ArrowLayout(plan.prefix + plan.packer.pack(*numbers), parts, size)
+
+
+_UINT8_PREFIX = _U16.pack(1) + bytes((_SIMPLE_NAMES.index("uint8") + 1,))
+
+
+def uint8_header(length: int) -> bytes:
+    """The layout header of a uint8 array of `length` bytes in one buffer at position 0, no
+    nulls (what send_output_raw sends): no pyarrow needed to write it."""
+    return _UINT8_PREFIX + _packer(7).pack(length, 0, 0, -1, -1, 0, length)
 
 
 def _encode_plan(t) -> _Plan | None:

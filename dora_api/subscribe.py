@@ -1,0 +1,74 @@
+"""Subscribing a node to its data inputs, in the order the contract needs: the reader token
+first (a producer must know who may hold its shared memory before a message can reach
+them), then the inputs, each read directly or by a thread (see dora_api.inputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dora_api import contract, shm
+from dora_api.direct import DirectEvents
+from dora_api.events import EventQueue
+from dora_api.inputs import CHANNEL_DEPTH, input_channel, sample_decoder, start_input
+
+__all__ = ["Subscribed", "subscribe_inputs"]
+
+
+class Subscribed:
+    """What subscribing made: the node's event source, what to keep alive, what to join."""
+
+    def __init__(self, events):
+        self.events = events
+        self.handles: list = []  # subscribers and the reader token
+        self.pumps: list = []  # input threads, joined at close
+
+
+def subscribe_inputs(session, zenoh, config: contract.NodeConfig,
+                     sources: dict[str, tuple[str, str]], queue: EventQueue,
+                     on_flush: Callable[[str, bytes], None],
+                     on_error: Callable[[str, str], None]) -> Subscribed:
+    """One data input: the node's thread reads its channel (DirectEvents, which decodes on
+    that thread only); none or several: `queue`, fed by one thread per input (the node's
+    callbacks must already use it)."""
+    ns = contract.Namespace(config.prefix, config.dataflow_id)
+    made = Subscribed(queue)
+    reader = _shared_memory_reader(session, zenoh, ns, config, made) if sources else None
+    decoders = {input_id: sample_decoder(input_id, on_flush, on_error,
+                                         reader.value_for(node, output) if reader else None)
+                for input_id, (node, output) in sources.items()}
+    if len(sources) == 1:
+        ((input_id, (node, output)),) = sources.items()
+        key = ns.output(node, output)
+        subscriber = session.declare_subscriber(key, input_channel(zenoh,
+                                                                   config.inputs[input_id]))
+        made.handles.append(subscriber)
+        local, wake = zenoh.Locality.SESSION_LOCAL, contract.WAKE_ATTACHMENT
+
+        def wake_up() -> None:
+            session.put(key, b"", attachment=wake, allowed_destination=local)
+
+        made.events = DirectEvents(subscriber, decoders[input_id], wake_up)
+        return made
+    for input_id, (node, output) in sources.items():
+        subscriber = session.declare_subscriber(ns.output(node, output),
+                                                zenoh.handlers.FifoChannel(CHANNEL_DEPTH))
+        made.handles.append(subscriber)
+        made.pumps.append(start_input(subscriber, config.inputs[input_id], made.events,
+                                      decoders[input_id], input_id))
+    return made
+
+
+def _shared_memory_reader(session, zenoh, ns, config, made: Subscribed):
+    """Our reader token, and what maps the segments producers name; None without /dev/shm."""
+    if not shm.shm_available():
+        return None
+    from dora_api.shm_reader import SegmentReader
+
+    made.handles.append(session.liveliness().declare_token(
+        ns.reader(config.node_id, config.incarnation, shm.shm_domain())))
+    block = zenoh.CongestionControl.BLOCK
+
+    def put(key: str, message: bytes) -> None:
+        session.put(key, message, congestion_control=block)
+
+    return SegmentReader(put, ns, f"{config.node_id}/{config.incarnation}")
