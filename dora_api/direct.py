@@ -11,11 +11,11 @@ the input's queue: a FIFO of queue_size (backpressure) or a ring (drop_oldest).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
 from dora_api.events import EventQueue
+from dora_api.waker import Waker
 
 __all__ = ["DirectEvents"]
 
@@ -32,7 +32,7 @@ class DirectEvents:
         self._waiting = False  # the node's thread is (about to be) blocked on the channel
         self._pending: dict | None = None  # an event empty() had to take to look
         self._closed = False
-        self._waker: _Waker | None = None
+        self._waker: Waker | None = None
 
     @property
     def stop_queued(self) -> bool:
@@ -89,7 +89,7 @@ class DirectEvents:
 
     def _arm(self, deadline: float) -> None:
         if self._waker is None:
-            self._waker = _Waker(self._nudge)
+            self._waker = Waker(self._nudge, "dora-waker")
         self._waker.arm(deadline)
 
     def drain(self) -> list[dict]:
@@ -116,29 +116,3 @@ class DirectEvents:
         self._closed = True
         self._side.close()
         self._nudge()
-
-
-class _Waker:
-    """Wakes the node's thread at the earliest deadline a timed `get` asked for."""
-
-    def __init__(self, nudge: Callable[[], None]):
-        self._nudge = nudge
-        self._deadline: float | None = None
-        self._changed = threading.Condition()
-        threading.Thread(target=self._run, daemon=True, name="dora-waker").start()
-
-    def arm(self, deadline: float) -> None:
-        with self._changed:
-            if self._deadline is None or deadline < self._deadline:
-                self._deadline = deadline
-                self._changed.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                while self._deadline is None or self._deadline > time.monotonic():
-                    remaining = None if self._deadline is None else \
-                        self._deadline - time.monotonic()
-                    self._changed.wait(remaining)
-                self._deadline = None
-            self._nudge()

@@ -24,8 +24,6 @@ __all__ = ["sample_decoder", "start_input", "input_channel", "CHANNEL_DEPTH"]
 
 CHANNEL_DEPTH = 16  # zenoh-side buffer per input in front of the event queue (threads)
 
-_KIND_SHM, _KIND_LAYOUT = contract.KIND_SHM, contract.KIND_LAYOUT
-
 
 def input_channel(zenoh, spec: InputConfig):
     """The zenoh channel of an input read directly: its queue_size, drop-oldest or not."""
@@ -40,7 +38,21 @@ def sample_decoder(input_id: str, on_flush: Callable[[str, bytes], None],
     """`decode(sample)`: the INPUT event of a sample of `input_id`, or None for what is not
     one: an end-of-stream marker (given to `on_flush(input_id, attachment)`), a wake-up,
     a message that cannot be decoded (reported to `on_error(text, input_id)`; the input
-    keeps working). `shm_value(attachment, start, metadata)` maps shared-memory values."""
+    keeps working). `shm_value(attachment, start, metadata)` maps shared-memory values.
+    The codec is loaded with the first sample, not at the node's start."""
+    decode = None
+
+    def first(sample) -> dict | None:
+        nonlocal decode
+        if decode is None:
+            decode = _decoder(input_id, on_flush, on_error, shm_value)
+        return decode(sample)
+
+    return first
+
+
+def _decoder(input_id, on_flush, on_error, shm_value):
+    kind_shm, kind_layout = contract.KIND_SHM, contract.KIND_LAYOUT
     decode_attachment, decode_value = contract.decode_attachment, contract.decode_value
     is_flush_marker, is_wake, decode_array = (contract.is_flush_marker, contract.is_wake,
                                               contract.decode_array)
@@ -53,7 +65,7 @@ def sample_decoder(input_id: str, on_flush: Callable[[str, bytes], None],
             return {"type": "INPUT", "id": input_id, "value": sample.payload.to_bytes(),
                     "metadata": {}, "kind": "dora"}
         raw = attachment.to_bytes()
-        if raw[0] == _KIND_LAYOUT and raw[1] == 0:  # an Arrow array, no metadata
+        if raw[0] == kind_layout and raw[1] == 0:  # an Arrow array, no metadata
             if py_buffer is None:
                 import pyarrow
 
@@ -73,7 +85,7 @@ def sample_decoder(input_id: str, on_flush: Callable[[str, bytes], None],
             return None
         try:
             kind, metadata, start = decode_attachment(raw)
-            if kind == _KIND_SHM and shm_value is not None:
+            if kind == kind_shm and shm_value is not None:
                 value = shm_value(raw, start, metadata)
             else:
                 value = decode_value(kind, sample.payload.to_bytes(), raw, start)

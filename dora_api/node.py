@@ -7,7 +7,6 @@ every peer named by the supervisor is visible. Only then can nothing sent be los
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import os
 import threading
@@ -125,6 +124,8 @@ class Node:
 
     async def recv_async(self, timeout: float | None = None) -> dict | None:
         """`next()` for asyncio code: waits in a worker thread, not on the event loop."""
+        import asyncio  # not at start-up: it costs a node ~25 ms to import
+
         return await asyncio.get_running_loop().run_in_executor(None, self.next, timeout)
 
     def __iter__(self):

@@ -13,7 +13,6 @@ pools learn from those tokens and from release messages when a segment is free a
 
 from __future__ import annotations
 
-import glob
 import itertools
 import os
 import threading
@@ -23,12 +22,20 @@ from dora_api import contract
 from dora_api.contract import NodeConfig
 from dora_api.shm import SHM_DIR, shm_available, shm_domain, unlink_quietly
 from dora_api.shm_pool import SegmentPool, Slot
+from dora_api.waker import Waker
 
 __all__ = ["Outputs", "SHM_THRESHOLD"]
 
-# Values whose buffers add up to this many bytes or more go through shared memory.
-# Provisional: measured in the next commits (benchmarks/latency.py --shm-threshold).
-SHM_THRESHOLD = 64 << 10
+# Values whose buffers add up to this many bytes or more go through shared memory. Measured
+# with benchmarks/latency.py --shm-threshold (shared memory forced on, then off; p50 one-way
+# latency / back-to-back msg/s, Arrow uint8, two runs of 3 rounds, busy 2-core machine):
+#   64 KiB  inline 136-216 us, 43-59k/s   shm 235-293 us, 16k/s    -> inline
+#   256 KiB inline 159-308 us, 17-22k/s   shm 223-272 us, 13-17k/s -> inline (a tie at best)
+#   320 KiB inline 341-467 us, 2.7-3.1k/s shm 372-432 us, 8.9-10k/s -> shared memory pays
+#   512 KiB inline 586-863 us, 1.8k/s     shm 270-390 us, 11-13k/s -> shared memory
+#   1 MiB   inline 1049-1325 us, 0.9-1k/s shm 275-343 us, 4.4-5.4k/s
+SHM_THRESHOLD = 320 << 10
+RELEASE_DEPTH = 4096  # releases waiting to be taken (<= segments in use x consumers)
 
 
 class Outputs:
@@ -59,8 +66,16 @@ class Outputs:
             self._numbers = itertools.count()
             self._remove_stale_segments(config.dataflow_id)
             self._dataflow_id = config.dataflow_id
-            self._handles.append(session.declare_subscriber(ns.release(self._id),
-                                                            direct(self._on_release)))
+            # releases queue up in zenoh's channel, taken by the sending thread when it
+            # needs a segment: no GIL handover to a zenoh thread per release
+            self._releases = session.declare_subscriber(
+                ns.release(self._id), zenoh.handlers.FifoChannel(RELEASE_DEPTH))
+            self._handles.append(self._releases)
+            release_key, local = ns.release(self._id), zenoh.Locality.SESSION_LOCAL
+            self._wake_releases = lambda: session.put(
+                release_key, b"", attachment=contract.WAKE_ATTACHMENT,
+                allowed_destination=local)
+            self._release_waker: Waker | None = None
             self._handles.append(session.liveliness().declare_subscriber(
                 ns.reader(), direct(self._on_reader), history=True))
 
@@ -99,8 +114,7 @@ class Outputs:
         holders = self.holders(output_id)
         if holders is None:
             return False
-        pool = self.pool(output_id)
-        slot = pool.acquire(arrow.size)
+        slot = self._acquire(output_id, arrow.size)
         if slot is None:
             return False
         base = slot.segment.address
@@ -119,7 +133,11 @@ class Outputs:
         """A segment to fill in place, when a sample of `size` bytes will go that way."""
         if not self._shm or size < SHM_THRESHOLD or self.holders(output_id) is None:
             return None
-        return self.pool(output_id).acquire(size)
+        return self._acquire(output_id, size)
+
+    def _acquire(self, output_id: str, size: int) -> Slot | None:
+        self._collect_releases()
+        return self.pool(output_id).acquire(size, wait=self._wait_for_release)
 
     def send_raw(self, output_id: str, publisher, slot: Slot | None, memory, length: int,
                  metadata: dict | None) -> None:
@@ -160,6 +178,13 @@ class Outputs:
                 return None
         return tuple(holders)
 
+    def in_use(self, output_id: str) -> int:
+        """Segments of `output_id` some consumer still holds (releases applied first)."""
+        if not self._shm:
+            return 0
+        self._collect_releases()
+        return self.pool(output_id).in_use()
+
     def pool(self, output_id: str) -> SegmentPool:
         pool = self._pools.get(output_id)
         if pool is None:
@@ -184,6 +209,8 @@ class Outputs:
 
     def _remove_stale_segments(self, dataflow_id: str) -> None:
         """Segments an earlier incarnation of this node left (it crashed): unlink them."""
+        import glob
+
         mine = f"@{os.getpid()}-"
         for path in glob.glob(os.path.join(SHM_DIR, contract.shm_segment_glob(dataflow_id,
                                                                                self._id))):
@@ -204,7 +231,27 @@ class Outputs:
         for pool in list(self._pools.values()):
             pool.drop_holder(token.holder)  # a dead consumer releases all it held
 
-    def _on_release(self, sample) -> None:
+    def _collect_releases(self) -> None:
+        """Apply every release that arrived (the sending thread, before it takes a slot)."""
+        try_recv = self._releases.try_recv
+        while (sample := try_recv()) is not None:
+            self._apply_release(sample)
+
+    def _wait_for_release(self, deadline: float) -> None:
+        """Block (without the GIL) until a release arrives or `deadline` passes."""
+        if self._release_waker is None:
+            self._release_waker = Waker(self._wake_releases, "dora-release-waker")
+        self._release_waker.arm(deadline)
+        try:
+            self._apply_release(self._releases.recv())
+        except Exception:  # the session is closing
+            return
+        self._collect_releases()
+
+    def _apply_release(self, sample) -> None:
+        attachment = sample.attachment
+        if attachment is not None and contract.is_wake(attachment.to_bytes()):
+            return
         try:
             message = contract.decode_release(sample.payload.to_bytes())
         except contract.ContractError:

@@ -9,7 +9,6 @@ full /dev/shm is an OSError here (the caller falls back to zenoh), never a SIGBU
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import os
 
@@ -56,6 +55,8 @@ class Segment:
             unlink_quietly(name)
             raise
         os.close(fd)
+        import ctypes  # not at a node's start: only once it shares memory
+
         self.name, self.capacity = name, capacity
         self._anchor = ctypes.c_char.from_buffer(self._map)  # pins the map while we use it
         self.address = ctypes.addressof(self._anchor)
@@ -78,6 +79,8 @@ _POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # fault the pages in once, at crea
 
 def copy_into(address: int, source) -> None:
     """memcpy `source` (a pyarrow Buffer, or bytes) to `address`, without the GIL."""
+    import ctypes
+
     if type(source) is bytes:
         ctypes.memmove(address, source, len(source))
     else:

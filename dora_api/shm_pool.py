@@ -58,12 +58,16 @@ class SegmentPool:
         self._closed = False
         self._gone: set[str] = set()  # holders that ended: never wait for them again
 
-    def acquire(self, size: int, wait_s: float = POOL_WAIT_S) -> Slot | None:
+    def acquire(self, size: int, wait_s: float = POOL_WAIT_S,
+                wait: Callable[[float], None] | None = None) -> Slot | None:
         """A slot of at least `size` bytes, marked busy with a new generation; None if the
-        pool is full and nothing was released in time (or the segment cannot be made)."""
+        pool is full and nothing was released in time (or the segment cannot be made).
+        `wait(deadline)`, when given, is how to wait for releases (it processes them)."""
         deadline = time.monotonic() + wait_s
-        with self._changed:
-            while not self._closed:
+        while True:
+            with self._changed:
+                if self._closed:
+                    return None
                 free = [slot for slot in self._slots if not slot.busy]
                 fits = [slot for slot in free if slot.segment.capacity >= size]
                 if fits:
@@ -78,8 +82,10 @@ class SegmentPool:
                 if self._starved or remaining <= 0:
                     self._starved = True
                     return None
-                self._changed.wait(remaining)
-        return None
+                if wait is None:
+                    self._changed.wait(remaining)
+                    continue
+            wait(deadline)
 
     def publish(self, slot: Slot, holders: tuple[str, ...]) -> None:
         """`slot` now carries a value `holders` must release (none: it is free again)."""

@@ -42,10 +42,11 @@ def subscribe_inputs(session, zenoh, config: contract.NodeConfig,
         subscriber = session.declare_subscriber(key, input_channel(zenoh,
                                                                    config.inputs[input_id]))
         made.handles.append(subscriber)
-        local, wake = zenoh.Locality.SESSION_LOCAL, contract.WAKE_ATTACHMENT
+        local = zenoh.Locality.SESSION_LOCAL
 
         def wake_up() -> None:
-            session.put(key, b"", attachment=wake, allowed_destination=local)
+            session.put(key, b"", attachment=contract.WAKE_ATTACHMENT,
+                        allowed_destination=local)
 
         made.events = DirectEvents(subscriber, decoders[input_id], wake_up)
         return made
@@ -66,9 +67,14 @@ def _shared_memory_reader(session, zenoh, ns, config, made: Subscribed):
 
     made.handles.append(session.liveliness().declare_token(
         ns.reader(config.node_id, config.incarnation, shm.shm_domain())))
-    block = zenoh.CongestionControl.BLOCK
+    publishers: dict[str, object] = {}  # one per producer we release to
 
     def put(key: str, message: bytes) -> None:
-        session.put(key, message, congestion_control=block)
+        publisher = publishers.get(key)
+        if publisher is None:
+            publisher = publishers[key] = session.declare_publisher(
+                key, congestion_control=zenoh.CongestionControl.BLOCK,
+                reliability=zenoh.Reliability.RELIABLE)
+        publisher.put(message)
 
     return SegmentReader(put, ns, f"{config.node_id}/{config.incarnation}")

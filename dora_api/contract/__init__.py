@@ -11,115 +11,81 @@ is sent or received.
 - `codec`: data payloads and their attachments; `arrow_layout`: Arrow arrays without IPC.
 - `timers`: the timer grammar.
 - `transport`: the zenoh session settings.
+
+Submodules are imported on first use of one of their names (PEP 562): a node starts with
+config, keys and transport only; the codec and the messages follow with the first message.
 """
 
 from __future__ import annotations
 
-from dora_api.contract.arrow_layout import (
-    BUFFER_ALIGNMENT,
-    ArrowLayout,
-    array_layout,
-    decode_array,
-    uint8_header,
-)
-from dora_api.contract.codec import (
-    KIND_ARROW,
-    KIND_BYTES,
-    KIND_FLUSH,
-    KIND_LAYOUT,
-    KIND_SHM,
-    WAKE_ATTACHMENT,
-    ShmDescriptor,
-    arrow_layout_of,
-    decode_attachment,
-    decode_shm_descriptor,
-    decode_value,
-    encode_arrow_ipc,
-    encode_attachment,
-    encode_shm_attachment,
-    encode_value,
-    is_wake,
-    pack_region,
-)
-from dora_api.contract.config import (
-    CONFIG_ENV,
-    CONFIG_VERSION,
-    CONTROL_FD_ENV,
-    DATAFLOW_ID_ENV,
-    NODE_ID_ENV,
-    PARENT_PID_ENV,
-    READY_TIMEOUT_S,
-    Endpoints,
-    InputConfig,
-    NodeConfig,
-    OperatorConfig,
-    config_from_environ,
-    decode_config,
-    encode_config,
-)
-from dora_api.contract.errors import ContractError
-from dora_api.contract.keys import (
-    ALL_NODES,
-    Namespace,
-    PeerToken,
-    ReaderToken,
-    TokenKind,
-    is_builtin_source,
-    shm_segment_glob,
-    shm_segment_name,
-    split_source,
-)
-from dora_api.contract.messages import (
-    LOG_MARK,
-    Ack,
-    ClosingNote,
-    ControlMessage,
-    FlushedNote,
-    LogRecord,
-    PipeNote,
-    ReleaseMessage,
-    RestartedMessage,
-    StopMessage,
-    decode_ack,
-    decode_control,
-    decode_flush_marker,
-    decode_log_line,
-    decode_note,
-    decode_release,
-    encode_ack,
-    encode_control,
-    encode_flush_marker,
-    encode_log_line,
-    encode_note,
-    encode_release,
-    is_flush_marker,
-)
-from dora_api.contract.timers import TIMER_PREFIX, parse_timer
-from dora_api.contract.transport import zenoh_config
+import importlib
+
+# module -> the names it exports here (each module's own __all__; a test keeps them equal)
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "errors": (
+        "ContractError",
+    ),
+    "config": (
+        "CONFIG_ENV", "CONTROL_FD_ENV", "PARENT_PID_ENV", "NODE_ID_ENV", "DATAFLOW_ID_ENV",
+        "CONFIG_VERSION", "READY_TIMEOUT_S", "Endpoints", "InputConfig", "OperatorConfig",
+        "NodeConfig", "encode_config", "decode_config", "config_from_environ",
+    ),
+    "keys": (
+        "Namespace", "TokenKind", "PeerToken", "ReaderToken", "ALL_NODES", "is_builtin_source",
+        "split_source", "shm_segment_name", "shm_segment_glob",
+    ),
+    "messages": (
+        "StopMessage", "RestartedMessage", "ControlMessage", "encode_control",
+        "decode_control", "ClosingNote", "FlushedNote", "PipeNote", "encode_note",
+        "decode_note", "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
+        "is_flush_marker", "encode_flush_marker", "decode_flush_marker", "Ack", "encode_ack",
+        "decode_ack", "ReleaseMessage", "encode_release", "decode_release",
+    ),
+    "codec": (
+        "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH", "ShmDescriptor",
+        "encode_value", "decode_value", "encode_attachment", "decode_attachment",
+        "encode_shm_attachment", "decode_shm_descriptor", "arrow_layout_of", "pack_region",
+        "encode_arrow_ipc", "WAKE_ATTACHMENT", "is_wake",
+    ),
+    "arrow_layout": (
+        "ArrowLayout", "array_layout", "decode_array", "BUFFER_ALIGNMENT", "uint8_header",
+    ),
+    "timers": (
+        "parse_timer", "TIMER_PREFIX",
+    ),
+    "transport": (
+        "zenoh_config",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
-    # errors
-    "ContractError",
-    # config
-    "CONFIG_ENV", "CONTROL_FD_ENV", "PARENT_PID_ENV", "NODE_ID_ENV", "DATAFLOW_ID_ENV",
-    "CONFIG_VERSION", "READY_TIMEOUT_S", "Endpoints", "InputConfig", "OperatorConfig",
-    "NodeConfig", "encode_config", "decode_config", "config_from_environ",
-    # messages
-    "StopMessage", "RestartedMessage", "ControlMessage", "encode_control", "decode_control",
-    "ClosingNote", "FlushedNote", "PipeNote", "encode_note", "decode_note",
-    "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
-    "is_flush_marker", "encode_flush_marker", "decode_flush_marker",
-    "Ack", "encode_ack", "decode_ack", "ReleaseMessage", "encode_release", "decode_release",
-    # keys
+    "ContractError", "CONFIG_ENV", "CONTROL_FD_ENV", "PARENT_PID_ENV", "NODE_ID_ENV",
+    "DATAFLOW_ID_ENV", "CONFIG_VERSION", "READY_TIMEOUT_S", "Endpoints", "InputConfig",
+    "OperatorConfig", "NodeConfig", "encode_config", "decode_config", "config_from_environ",
     "Namespace", "TokenKind", "PeerToken", "ReaderToken", "ALL_NODES", "is_builtin_source",
-    "split_source", "shm_segment_name", "shm_segment_glob",
-    # codec
-    "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH", "encode_value",
-    "decode_value", "encode_attachment", "decode_attachment", "arrow_layout_of",
-    "pack_region", "encode_arrow_ipc", "ShmDescriptor", "encode_shm_attachment",
-    "decode_shm_descriptor", "WAKE_ATTACHMENT", "is_wake",
-    # arrow_layout
-    "ArrowLayout", "array_layout", "decode_array", "BUFFER_ALIGNMENT", "uint8_header",
-    # timers, transport
-    "parse_timer", "TIMER_PREFIX", "zenoh_config",
+    "split_source", "shm_segment_name", "shm_segment_glob", "StopMessage", "RestartedMessage",
+    "ControlMessage", "encode_control", "decode_control", "ClosingNote", "FlushedNote",
+    "PipeNote", "encode_note", "decode_note", "LOG_MARK", "LogRecord", "encode_log_line",
+    "decode_log_line", "is_flush_marker", "encode_flush_marker", "decode_flush_marker", "Ack",
+    "encode_ack", "decode_ack", "ReleaseMessage", "encode_release", "decode_release",
+    "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH", "ShmDescriptor",
+    "encode_value", "decode_value", "encode_attachment", "decode_attachment",
+    "encode_shm_attachment", "decode_shm_descriptor", "arrow_layout_of", "pack_region",
+    "encode_arrow_ipc", "WAKE_ATTACHMENT", "is_wake", "ArrowLayout", "array_layout",
+    "decode_array", "BUFFER_ALIGNMENT", "uint8_header", "parse_timer", "TIMER_PREFIX",
+    "zenoh_config",
 ]
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dora_api.contract' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"dora_api.contract.{module}"), name)
+    globals()[name] = value  # next time, no __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

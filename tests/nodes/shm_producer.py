@@ -35,8 +35,7 @@ for i in range(args.count):
         time.sleep(args.pace)
 print(f"SENT {args.count}", flush=True)
 if args.report_pool:
-    pool = node._out.pool("data")
     deadline = time.monotonic() + 10
-    while pool.in_use() > args.held and time.monotonic() < deadline:
+    while node._out.in_use("data") > args.held and time.monotonic() < deadline:
         time.sleep(0.01)
-    print(f"IN_USE {pool.in_use()}", flush=True)
+    print(f"IN_USE {node._out.in_use('data')}", flush=True)

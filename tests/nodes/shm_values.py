@@ -22,7 +22,7 @@ def value(i: int, only_frames_of: int | None = None) -> pa.Array:
     if kind == 0:
         return frame(i, SIZES[(i // 4) % len(SIZES)])
     if kind == 1:
-        rows = 4000 + i
+        rows = 40000 + i
         return pa.StructArray.from_arrays(
             [pa.ListArray.from_arrays(pa.array(range(0, 2 * rows + 1, 2), pa.int32()),
                                       pa.array(range(2 * rows), pa.float64())),
@@ -30,8 +30,8 @@ def value(i: int, only_frames_of: int | None = None) -> pa.Array:
             names=["points", "label"])
     if kind == 2:
         return pa.array([i, -i, None], pa.int64())
-    strings = pa.array([f"{i}:{j}" * 3 for j in range(6000)], pa.large_string())
-    return strings.slice(17, 5000)
+    strings = pa.array([f"{i}:{j}" * 3 for j in range(60000)], pa.large_string())
+    return strings.slice(17, 50000)
 
 
 def in_shared_memory(array: pa.Array) -> bool:
