@@ -27,6 +27,7 @@ class DirectEvents:
     def __init__(self, subscriber, decode: Callable, wake: Callable[[], None]):
         self._recv, self._try_recv = subscriber.recv, subscriber.try_recv
         self._decode = decode
+        self._prepare = getattr(decode, "prepare", None)  # work to do before blocking
         self._wake = wake
         self._side = EventQueue()
         self._waiting = False  # the node's thread is (about to be) blocked on the channel
@@ -76,6 +77,8 @@ class DirectEvents:
                     continue
                 if deadline is not None:
                     self._arm(deadline)
+                if self._prepare is not None:
+                    self._prepare()
                 try:
                     sample = self._recv()
                 except Exception:  # our session closed: the stream has ended

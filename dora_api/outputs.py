@@ -96,8 +96,8 @@ class Outputs:
             if self._shm and arrow.size >= SHM_THRESHOLD and self._send_shared(
                     output_id, publisher, arrow, metadata):
                 return
-            publisher.put(contract.pack_region(arrow), attachment=contract.encode_attachment(
-                contract.KIND_LAYOUT, metadata, arrow.header))
+            payload, attachment = contract.inline_message(arrow, metadata)
+            publisher.put(payload, attachment=attachment)
             return
         kind, payload, header = contract.encode_value(data)
         attachment = contract.encode_attachment(kind, metadata, header)

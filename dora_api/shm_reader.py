@@ -34,14 +34,17 @@ class _Mapping:
 
 
 class _Hold:
-    """Keeps a mapping alive for one received value; its end releases the value."""
+    """Keeps a mapping alive for one received value; its end releases the value (none
+    while `message` is None: an array built ahead that was never handed out)."""
 
     __slots__ = ("put", "key", "message", "mapping")
 
-    def __init__(self, put, key: str, message: bytes, mapping: _Mapping):
+    def __init__(self, put, key: str, message: bytes | None, mapping: _Mapping):
         self.put, self.key, self.message, self.mapping = put, key, message, mapping
 
     def __del__(self) -> None:
+        if self.message is None:
+            return
         try:
             self.put(self.key, self.message)
         except Exception:  # our session is closed: the producer sees our token end instead
@@ -60,33 +63,9 @@ class SegmentReader:
         self._maps: dict[str, _Mapping] = {}
         self._lock = threading.Lock()
 
-    def value_for(self, producer: str, output: str) -> Callable[[bytes, int, dict], Any]:
+    def value_for(self, producer: str, output: str) -> _InputValues:
         """The `shm_value` of an input fed by `producer`'s `output` (see inputs)."""
-        release_key = self._ns.release(producer)
-
-        def value(attachment: bytes, start: int, metadata: dict) -> Any:
-            import pyarrow as pa
-
-            descriptor, header_start = contract.decode_shm_descriptor(attachment, start)
-            held = self._holder in descriptor.holders
-            message = contract.encode_release(contract.ReleaseMessage(
-                self._holder, output, descriptor.slot, descriptor.generation))
-            try:
-                mapping = self._mapping(descriptor.segment, descriptor.capacity)
-            except OSError:
-                if held:
-                    self._put(release_key, message)  # we cannot hold what we cannot map
-                raise
-            size = descriptor.capacity - descriptor.offset
-            address = mapping.whole.address + descriptor.offset
-            if held:
-                hold = _Hold(self._put, release_key, message, mapping)
-                region = pa.foreign_buffer(address, size, base=hold)
-            else:
-                region = pa.py_buffer(mapping.whole.slice(descriptor.offset, size).to_pybytes())
-            return contract.decode_array(attachment, header_start, region)
-
-        return value
+        return _InputValues(self, self._ns.release(producer), output)
 
     def _mapping(self, name: str, capacity: int) -> _Mapping:
         with self._lock:
@@ -104,3 +83,78 @@ class SegmentReader:
             del self._maps[name]
         while len(self._maps) >= MAX_MAPPINGS:
             del self._maps[next(iter(self._maps))]
+
+
+class _InputValues:
+    """The values of one input that arrive in shared memory: `self(attachment, start,
+    metadata)` gives the array a descriptor names. `prepare()` (while the node waits)
+    builds ahead, for the segments the last values came in, the array the next one will
+    most likely be: a producer cycles through few segments, and pyarrow's calls are the
+    costly part of a value's arrival on a busy machine (see inputs.SampleDecoder)."""
+
+    _AHEAD = 2  # segments to build ahead for
+
+    def __init__(self, reader: SegmentReader, release_key: str, output: str):
+        self._reader, self._key, self._output = reader, release_key, output
+        self._recent: list[tuple[str, int, int]] = []  # (segment, capacity, offset)
+        self._header = b""  # the last layout header
+        self._ready: dict[tuple[str, int, int], tuple[bytes, _Hold, Any]] = {}
+        self._unbuildable = b""  # a header whose array did not build ahead: do not retry
+
+    def prepare(self) -> None:
+        if self._header == self._unbuildable:
+            return
+        for place in self._recent:
+            if place not in self._ready:
+                mapping = self._reader._maps.get(place[0])
+                if mapping is None:
+                    continue
+                hold = _Hold(self._reader._put, self._key, None, mapping)
+                try:  # over what the segment holds now: it may not validate as this type
+                    array = self._build(mapping, place, hold, self._header, 0)
+                except Exception:
+                    self._unbuildable = self._header
+                    return
+                self._ready[place] = (self._header, hold, array)
+
+    def __call__(self, attachment: bytes, start: int, metadata: dict) -> Any:
+        reader = self._reader
+        descriptor, header_start = contract.decode_shm_descriptor(attachment, start)
+        place = (descriptor.segment, descriptor.capacity, descriptor.offset)
+        held = reader._holder in descriptor.holders
+        message = contract.encode_release(contract.ReleaseMessage(
+            reader._holder, self._output, descriptor.slot, descriptor.generation))
+        header = attachment[header_start:]
+        ready = self._ready.pop(place, None)
+        if held and ready is not None and ready[0] == header:
+            ready[1].message = message  # from now on, collecting it releases the slot
+            value = ready[2]
+        else:
+            try:
+                mapping = reader._mapping(descriptor.segment, descriptor.capacity)
+            except OSError:
+                if held:
+                    reader._put(self._key, message)  # we cannot hold what we cannot map
+                raise
+            hold = _Hold(reader._put, self._key, message, mapping) if held else None
+            value = self._build(mapping, place, hold, attachment, header_start)
+        if header != self._header:
+            self._header, self._ready = header, {}
+        if place in self._recent:
+            self._recent.remove(place)
+        self._recent = [place, *self._recent][:self._AHEAD]
+        for stale in [p for p in self._ready if p not in self._recent]:
+            del self._ready[stale]  # it may pin a segment its producer let go
+        return value
+
+    @staticmethod
+    def _build(mapping: _Mapping, place, hold: _Hold | None, header: bytes, start: int):
+        import pyarrow as pa
+
+        _, capacity, offset = place
+        size = capacity - offset
+        if hold is not None:
+            region = pa.foreign_buffer(mapping.whole.address + offset, size, base=hold)
+        else:  # not ours to hold: a copy
+            region = pa.py_buffer(mapping.whole.slice(offset, size).to_pybytes())
+        return contract.decode_array(header, start, region)

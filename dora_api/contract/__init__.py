@@ -45,6 +45,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH", "ShmDescriptor",
         "encode_value", "decode_value", "encode_attachment", "decode_attachment",
         "encode_shm_attachment", "decode_shm_descriptor", "arrow_layout_of", "pack_region",
+        "inline_message",
         "encode_arrow_ipc", "WAKE_ATTACHMENT", "is_wake",
     ),
     "arrow_layout": (
@@ -72,6 +73,7 @@ __all__ = [
     "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH", "ShmDescriptor",
     "encode_value", "decode_value", "encode_attachment", "decode_attachment",
     "encode_shm_attachment", "decode_shm_descriptor", "arrow_layout_of", "pack_region",
+    "inline_message",
     "encode_arrow_ipc", "WAKE_ATTACHMENT", "is_wake", "ArrowLayout", "array_layout",
     "decode_array", "BUFFER_ALIGNMENT", "uint8_header", "parse_timer", "TIMER_PREFIX",
     "zenoh_config",

@@ -20,6 +20,7 @@ pyarrow is imported only by the functions that need it.
 from __future__ import annotations
 
 import struct
+import weakref
 from typing import Any
 
 from dora_api.contract.errors import ContractError
@@ -68,10 +69,12 @@ class ArrowLayout:
     `size` its total size. Buffers are pyarrow Buffers (or anything with the buffer
     protocol), not copied yet."""
 
-    __slots__ = ("header", "parts", "size")
+    __slots__ = ("header", "parts", "size", "attachment", "view")
 
     def __init__(self, header: bytes, parts: list[tuple[int, Any]], size: int):
         self.header, self.parts, self.size = header, parts, size
+        self.attachment: bytes | None = None  # the inline attachment, once made (codec)
+        self.view: memoryview | None = None  # the one buffer at 0, once viewed (codec)
 
 
 # -- types ------------------------------------------------------------------------------
@@ -218,7 +221,14 @@ def _parse_field(code: bytes, pos: int):
 # -- arrays -----------------------------------------------------------------------------
 
 def array_layout(array) -> ArrowLayout | None:
-    """`array` (a pyarrow Array) as header + buffers; None if its type has no layout."""
+    """`array` (a pyarrow Array) as header + buffers; None if its type has no layout.
+
+    An array sent again (a node that wraps one buffer once and sends it each time) reuses
+    its layout: an Array never changes its type, length or buffers, and the buffers' bytes
+    are copied at each send anyway."""
+    seen = _recent.get(id(array))
+    if seen is not None and seen[0]() is array:
+        return seen[1]
     t = array.type
     plan = _encoded_by_id.get(t.id)
     if plan is None:
@@ -230,7 +240,15 @@ def array_layout(array) -> ArrowLayout | None:
     numbers: list[int] = []
     parts: list[tuple[int, Any]] = []
     size = _walk(plan, array, len(array), array.offset, array.null_count, numbers, parts, 0)
-    return ArrowLayout(plan.prefix + plan.packer.pack(*numbers), parts, size)
+    layout = ArrowLayout(plan.prefix + plan.packer.pack(*numbers), parts, size)
+    if len(_recent) < _RECENT_MAX:
+        key = id(array)
+        _recent[key] = (weakref.ref(array, lambda _, key=key: _recent.pop(key, None)), layout)
+    return layout
+
+
+_RECENT_MAX = 16  # arrays whose layout is kept while they live
+_recent: dict[int, tuple[Any, ArrowLayout]] = {}
 
 
 _UINT8_PREFIX = _U16.pack(1) + bytes((_SIMPLE_NAMES.index("uint8") + 1,))

@@ -36,7 +36,8 @@ from dora_api.contract.errors import ContractError
 __all__ = ["KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH",
            "ShmDescriptor", "encode_value", "decode_value", "encode_attachment",
            "decode_attachment", "encode_shm_attachment", "decode_shm_descriptor",
-           "arrow_layout_of", "pack_region", "encode_arrow_ipc", "WAKE_ATTACHMENT",
+           "arrow_layout_of", "pack_region", "inline_message", "encode_arrow_ipc",
+           "WAKE_ATTACHMENT",
            "is_wake"]
 
 KIND_BYTES = ord("b")
@@ -88,12 +89,23 @@ def arrow_layout_of(data: Any) -> ArrowLayout | None:
 _pa = None  # pyarrow, once a value needed it
 
 
+def inline_message(arrow: ArrowLayout, metadata: dict | None) -> tuple[bytes, bytes]:
+    """(payload, attachment) of an Arrow value sent over zenoh. A layout used again (the
+    same array sent again) keeps its attachment and its view of the buffer."""
+    if metadata:
+        return pack_region(arrow), encode_attachment(KIND_LAYOUT, metadata, arrow.header)
+    if arrow.attachment is None:
+        arrow.attachment = bytes((KIND_LAYOUT, 0)) + arrow.header
+    return pack_region(arrow), arrow.attachment
+
+
 def pack_region(arrow: ArrowLayout) -> bytes | bytearray:
     """The buffer region of `arrow` as one bytes-like: each buffer at its position."""
     parts = arrow.parts
     if len(parts) == 1 and parts[0][0] == 0:
-        return parts[0][1].to_pybytes() if hasattr(parts[0][1], "to_pybytes") \
-            else bytes(parts[0][1])
+        if arrow.view is None:
+            arrow.view = memoryview(parts[0][1])
+        return bytes(arrow.view)
     chunks: list[Any] = []
     written = 0
     for position, buffer in parts:
@@ -189,13 +201,30 @@ def is_wake(attachment: bytes) -> bool:
 
 def encode_shm_attachment(descriptor: ShmDescriptor, metadata: dict | None,
                           header: bytes) -> bytes:
-    """The attachment of an Arrow value whose buffer region is in shared memory."""
-    parts = [_name(descriptor.segment),
-             _SHM_FIXED.pack(descriptor.capacity, descriptor.offset, descriptor.slot,
-                             descriptor.generation),
-             _U16.pack(len(descriptor.holders)),
-             *(_name(holder) for holder in descriptor.holders), header]
-    return encode_attachment(KIND_SHM, metadata or None, b"".join(parts))
+    """The attachment of an Arrow value whose buffer region is in shared memory.
+
+    Everything but the generation repeats while a producer reuses a segment for values of
+    one layout: without metadata, the bytes around it are made once and kept."""
+    d = descriptor
+    key = (d.segment, d.capacity, d.offset, d.slot, d.holders, header)
+    around = None if metadata else _shm_around.get(key)
+    if around is None:
+        before = (_name(d.segment) + _SHM_FIXED.pack(d.capacity, d.offset, d.slot, 0)
+                  [:-_U64.size])
+        after = b"".join([_U16.pack(len(d.holders)), *(_name(h) for h in d.holders), header])
+        if metadata:
+            return encode_attachment(KIND_SHM, metadata, before + _U64.pack(d.generation)
+                                     + after)
+        around = (bytes((KIND_SHM, 0)) + before, after)
+        if len(_shm_around) >= _SHM_AROUND_MAX:
+            _shm_around.clear()
+        _shm_around[key] = around
+    return around[0] + _U64.pack(d.generation) + around[1]
+
+
+_U64 = struct.Struct("<Q")  # the generation: the last field of _SHM_FIXED
+_SHM_AROUND_MAX = 256
+_shm_around: dict[tuple, tuple[bytes, bytes]] = {}
 
 
 def decode_shm_descriptor(attachment: bytes, start: int) -> tuple[ShmDescriptor, int]:

@@ -110,3 +110,38 @@ def test_close_ends_the_stream_and_a_closed_channel_too():
     channel2, events2 = make()
     later(0.05, lambda: channel2.items.put(None))
     assert events2.get(None) is None
+
+
+def test_a_decoder_building_ahead_gives_exactly_what_arrives():
+    """SampleDecoder.prepare builds the next array ahead when the layout repeats; what the
+    node gets is still exactly what was sent, and a new layout is never mistaken for it."""
+    import pyarrow as pa
+
+    from dora_api import contract
+    from dora_api.inputs import sample_decoder
+
+    class Bytes:
+        def __init__(self, data):
+            self.data = data
+
+        def to_bytes(self):
+            return self.data
+
+    class Sample:
+        def __init__(self, value):
+            kind, payload, header = contract.encode_value(value)
+            self.payload = Bytes(bytes(payload))
+            self.attachment = Bytes(contract.encode_attachment(kind, None, header))
+
+    decode = sample_decoder("in", None, None)
+    values = [pa.array([i, i + 1, None], pa.int64()) for i in range(5)]
+    values += [pa.array(["a", "bc", None]), pa.array(["xyz", "", "q"]),
+               pa.array([1.5], pa.float64()), pa.array([7, 8, 9], pa.int64())]
+    got = []
+    for value in values:
+        decode.prepare()
+        got.append(decode(Sample(value))["value"])
+    assert decode._ready is None or decode._ready[2] not in got
+    for value, arrived in zip(values, got, strict=True):
+        assert arrived.equals(value) and arrived.type == value.type
+    assert len({id(array) for array in got}) == len(got)  # each one its own array
