@@ -102,8 +102,9 @@ def tables(results: dict[str, dict], sizes: list[int]) -> str:
     parts = [table(results, sizes, names, ratios)]
     for names, baseline, note in SECOND_TABLES:
         if any(name in results for name in names):
-            parts.append(table(results, sizes, names + [baseline],
-                               [(name, baseline) for name in names]) + "\n" + wrap(note))
+            shown = names + [baseline] if baseline not in names else names
+            parts.append(table(results, sizes, shown, [(name, baseline) for name in names
+                                                      if name != baseline]) + "\n" + wrap(note))
     return "\n\n".join(parts)
 
 
