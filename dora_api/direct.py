@@ -71,24 +71,34 @@ class DirectEvents:
                 if sample is None:
                     return None
             else:
-                self._waiting = True
-                if not side.empty():  # added before we said we wait
-                    self._waiting = False
-                    continue
-                if deadline is not None:
-                    self._arm(deadline)
-                if self._prepare is not None:
-                    self._prepare()
-                try:
-                    sample = self._recv()
-                except Exception:  # our session closed: the stream has ended
-                    self._closed = True
-                    return None
-                finally:
-                    self._waiting = False
+                sample = self._try_recv()
+                if sample is None:  # nothing there: we will wait
+                    sample = self._wait(deadline)
+                    if sample is None:
+                        if self._closed:
+                            return None
+                        continue
             event = self._decode(sample)
             if event is not None:
                 return event
+
+    def _wait(self, deadline: float | None):
+        """Block on the channel (after the work kept for idle time); None: look again."""
+        self._waiting = True
+        if not self._side.empty():  # added before we said we wait
+            self._waiting = False
+            return None
+        if deadline is not None:
+            self._arm(deadline)
+        if self._prepare is not None:
+            self._prepare()
+        try:
+            return self._recv()
+        except Exception:  # our session closed: the stream has ended
+            self._closed = True
+            return None
+        finally:
+            self._waiting = False
 
     def _arm(self, deadline: float) -> None:
         if self._waker is None:

@@ -49,7 +49,8 @@ class SampleDecoder:
     that cannot be decoded (reported to `on_error(text, input_id)`; the input keeps
     working). `shm_value(attachment, start, metadata)` maps shared-memory values.
 
-    `prepare()`, called while the node waits for the next sample, builds the Arrow array
+    `prepare()`, called when the node is about to wait for the next sample (none is there
+    yet), builds the Arrow array
     that sample will most likely be (same layout as the last two, small): when it comes,
     its bytes are copied into the array's buffer and nothing else is left to do. pyarrow's
     calls are the receiving side's biggest cost on a busy machine (tens of microseconds
@@ -147,18 +148,21 @@ def start_input(subscriber, spec: InputConfig, events: EventQueue, decode,
     """Start the daemon thread that feeds one input from `subscriber` (a FIFO channel)
     into `events`, until the subscriber is closed."""
     thread = threading.Thread(target=_pump, daemon=True, name=f"dora-input-{name}",
-                              args=(subscriber.recv, decode, events.put_input,
+                              args=(subscriber.recv, subscriber.try_recv, decode,
+                                    events.put_input,
                                     spec.queue_size, spec.drops_oldest))
     thread.start()
     return thread
 
 
-def _pump(recv, decode, put, depth, drop_oldest) -> None:
+def _pump(recv, try_recv, decode, put, depth, drop_oldest) -> None:
     prepare = decode.prepare
     while True:
-        prepare()
         try:
-            sample = recv()
+            sample = try_recv()
+            if sample is None:  # idle: build ahead, then wait
+                prepare()
+                sample = recv()
         except Exception:  # the subscriber or session is closed: the stream has ended
             return
         event = decode(sample)
