@@ -174,14 +174,6 @@ class RunLog:
             elif line.startswith("BAD "):
                 self.bad.append(f"{node}: {line}")
 
-    def supervised_pids(self) -> dict[str, int]:
-        """node -> pid of the incarnation the supervisor believes is running.
-
-        From the `node_started` / `node_exited` records until `dora status --json` exists;
-        then this becomes `pids_in_status(json.loads(dora("status", "--json").stdout))`."""
-        return {node: pid for node, (incarnation, pid) in self.started.items()
-                if self.exited.get(node, 0) < incarnation}
-
     def restarts(self) -> int:
         return self.counts.get("node_started", 0) - len(self.started)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 import time
 
 import psutil
@@ -28,7 +29,7 @@ from tests.chaos.monkey import (
     segment_owners,
     zombies,
 )
-from tests.conftest import wait_until
+from tests.conftest import DORA, wait_until
 
 CHAOS_S = float(os.environ.get("DORA_CHAOS_SECONDS", "30"))
 SEED = int(os.environ.get("DORA_CHAOS_SEED", str(time.time_ns() % 2**32)))
@@ -75,9 +76,18 @@ def healed(log: RunLog, monkey: Monkey):
     """Every node runs, no zombie, and the supervisor's view agrees with the process table:
     the pids (truthy) or False."""
     real = {node: process.pid for node, process in monkey.nodes().items()}
-    believed = log.poll().supervised_pids()
+    log.poll()
+    believed = status_pids()
     return real if set(real) == NODES and real == believed and \
         not zombies(monkey.coordinator) else False
+
+
+def status_pids() -> dict[str, int]:
+    """What the supervision tree believes, asked the way a user asks: `dora status --json`
+    (the foreground `dora run` serves it)."""
+    status = subprocess.run([*DORA, "status", "--json"], capture_output=True, text=True,
+                            timeout=15)
+    return pids_in_status(json.loads(status.stdout)) if status.returncode == 0 else {}
 
 
 def flowing(log: RunLog, monkey: Monkey, timeout: float) -> None:
