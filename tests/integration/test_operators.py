@@ -181,8 +181,8 @@ def test_dora_rs_operator_returning_stop_finishes(dora_run, dataflow, c_operator
         nodes:
           - id: timer
             path: <examples>/timer.py
-            args: --count 20 --interval 0.01
-            outputs: [time]
+            args: --count 20 --interval 0.05     # 1 s: op-tick's 5 ticks fit in even
+            outputs: [time]                       # when the runtime node starts slowly
           - id: runtime-node
             operators:
               - id: op-stop
