@@ -28,6 +28,7 @@ from dora_supervisor.control_client import (
 )
 from dora_supervisor.control_select import choose
 from dora_supervisor.errors import DoraError
+from dora_supervisor.units import duration_option
 
 __all__ = ["add_parsers", "run", "COMMANDS"]
 
@@ -192,14 +193,7 @@ def _start(args) -> int:
     _, warnings = load_descriptor(args.file)  # `dora check`'s errors, before anything starts
     for warning in warnings:
         print(warning, file=sys.stderr)
-    wait = None
-    if args.wait_for_machines is not None:
-        from dora_supervisor.units import parse_duration
-
-        try:
-            wait = parse_duration(args.wait_for_machines)
-        except ValueError as exc:
-            raise DoraError(f"--wait-for-machines: {exc}") from None
+    wait = duration_option(args.wait_for_machines, "--wait-for-machines")
     request = proto.Start(os.path.abspath(args.file), args.name, wait)
     started = proto.from_json(proto.Started, ask_background(
         request, timeout=DEFAULT_TIMEOUT_S + (wait or 0.0)))
@@ -317,14 +311,7 @@ def _worker(endpoint: Endpoint, uuid: str, node: str) -> dict | None:
 
 
 def _stop(args) -> int:
-    grace = None
-    if args.grace is not None:
-        from dora_supervisor.units import parse_duration
-
-        try:
-            grace = parse_duration(args.grace)
-        except ValueError as exc:
-            raise DoraError(f"--grace: {exc}") from None
+    grace = duration_option(args.grace, "--grace")
     endpoint, summary = _find(args.dataflow)
     going = proto.from_json(proto.Stopping, call(endpoint.path, proto.Stop(summary.uuid, grace)))
     deadline = time.monotonic() + going.bound_s

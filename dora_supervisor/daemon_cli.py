@@ -16,6 +16,7 @@ from dora_supervisor.network import (
     NetworkSettings,
     network_settings,
 )
+from dora_supervisor.units import duration_option
 
 __all__ = ["add_network_options", "settings_from", "settings_argv", "add_parser", "run"]
 
@@ -35,14 +36,7 @@ def add_network_options(parser: argparse.ArgumentParser, listen_help: str) -> No
 
 def settings_from(args: argparse.Namespace) -> NetworkSettings:
     """The network settings of `dora up` or `dora daemon`; a one-line DoraError if wrong."""
-    lease = None
-    if args.lease is not None:
-        from dora_supervisor.units import parse_duration
-
-        try:
-            lease = parse_duration(args.lease)
-        except ValueError as exc:
-            raise DoraError(f"--lease: {exc}") from None
+    lease = duration_option(args.lease, "--lease")
     return network_settings(args.listen, getattr(args, "connect", None), lease, args.tls_ca,
                             args.tls_cert, args.tls_key)
 

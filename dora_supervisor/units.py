@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["parse_duration", "parse_size", "parse_percent"]
+from dora_supervisor.errors import DoraError
+
+__all__ = ["parse_duration", "parse_size", "parse_percent", "duration_option"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|µs|ms|s|m|h)?\s*$")
 _DURATION_UNITS = {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9,
@@ -65,3 +67,14 @@ def parse_percent(value: object) -> float:
         except ValueError:
             pass
     raise ValueError(f"invalid percentage {value!r} (expected e.g. 80%)")
+
+
+def duration_option(value: str | None, flag: str) -> float | None:
+    """A command-line duration (`--grace 5s`): None when not given, a one-line error naming
+    the flag when malformed."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise DoraError(f"{flag}: {exc}") from None

@@ -34,10 +34,10 @@ def pytest_configure(config):
         os.environ["DORA_FUZZ_CASES"] = str(cases)
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.02):
-    """Poll `predicate` until it returns something truthy; fail with `what` at the deadline.
-
-    The failure names the last value seen, so a timeout says how far the run got."""
+def _polls(predicate, timeout: float, what: str):
+    """Yield until `predicate` returns something truthy, then stop with that value; fail
+    with `what` and the last value seen (how far the run got) at the deadline. The caller
+    waits between polls in its own way (`time.sleep` or `await asyncio.sleep`)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -46,7 +46,21 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.02):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
                                  f"last value: {_shown(value)}")
-        time.sleep(interval)
+        yield
+
+
+def _result(polls, step):
+    try:
+        while True:
+            next(polls)
+            step()
+    except StopIteration as done:
+        return done.value
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.02):
+    """Poll `predicate` until it returns something truthy; fail with `what` at the deadline."""
+    return _result(_polls(predicate, timeout, what), lambda: time.sleep(interval))
 
 
 def _shown(value, limit: int = 2000) -> str:
@@ -57,15 +71,13 @@ def _shown(value, limit: int = 2000) -> str:
 
 async def wait_until_async(predicate, timeout: float, what: str, interval: float = 0.02):
     """`wait_until` for code running on an event loop (in-process coordinator tests)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
-                                 f"last value: {_shown(value)}")
-        await asyncio.sleep(interval)
+    polls = _polls(predicate, timeout, what)
+    try:
+        while True:
+            next(polls)
+            await asyncio.sleep(interval)
+    except StopIteration as done:
+        return done.value
 
 
 class DoraRun:
