@@ -22,8 +22,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from dora_api.events import EventQueue
-
 __all__ = ["FailedUpstreams", "REPORT_WAIT_S", "NO_REPORT"]
 
 REPORT_WAIT_S = 2.0
@@ -35,10 +33,10 @@ class FailedUpstreams:
     """Which upstream nodes failed for good and why. `close_inputs_from(node, flushed)`
     closes the inputs fed by `node` (after its end-of-stream markers, if any)."""
 
-    def __init__(self, sources: dict[str, tuple[str, str]], events: EventQueue,
+    def __init__(self, sources: dict[str, tuple[str, str]], put_event: Callable[[dict], None],
                  close_inputs_from: Callable[[str, int | None], None]):
         self._sources = sources  # input id -> (upstream node, its output)
-        self._events = events
+        self._put_event = put_event
         self._close = close_inputs_from
         self._lock = threading.Lock()
         self._errors: dict[str, str] = {}  # node -> error, once reported
@@ -83,7 +81,7 @@ class FailedUpstreams:
     def _announce(self, node: str, error: str) -> None:
         affected = sorted(i for i, (upstream, _) in self._sources.items() if upstream == node)
         if affected:
-            self._events.put({"type": "NODE_FAILED", "id": node, "kind": "dora",
+            self._put_event({"type": "NODE_FAILED", "id": node, "kind": "dora",
                               "error": error, "metadata": {},
                               "value": {"source_node_id": node, "error": error,
                                         "affected_input_ids": affected}})

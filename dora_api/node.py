@@ -19,13 +19,16 @@ from dora_api.delivery import Delivery
 from dora_api.events import EventQueue
 from dora_api.failures import FailedUpstreams
 from dora_api.node_logging import NodeLogging
+from dora_api.outputs import Outputs
 from dora_api.peers import Peers
+from dora_api.subscribe import subscribe_inputs
 
 __all__ = ["Node"]
 
 _INPUT_CLOSE_SAFETY_S = 5.0  # wait at most this long for an upstream end-of-stream marker
 _ACK_WAIT_S = 3.0  # at exit, wait at most this long for consumers to confirm the markers
-_CHANNEL_DEPTH = 16  # zenoh-side buffer per input, in front of the event queue
+_PUMP_JOIN_S = 2.0  # at exit, wait at most this long for the input threads to end
+_UNDECLARED = object()
 
 
 class Node(NodeLogging):
@@ -61,9 +64,8 @@ class Node(NodeLogging):
         self._sources: dict[str, tuple[str, str]] = {
             input_id: spec.upstream for input_id, spec in self._inputs.items()
             if not spec.is_builtin}
-        self._outputs: list[str] = list(config.outputs)
-        self._consumed = set(config.consumers)
-        self._delivery = Delivery(config, self._sources, lambda e: self._events.put(e))
+        self._delivery = Delivery(config, self._sources, self._put_event)
+        # until subscribe_inputs says which event source the node reads
         self._events = EventQueue(self._delivery.taken, self._delivery.dropped)
         self._lock = threading.Lock()
         self._closed_inputs: set[str] = set()
@@ -72,7 +74,7 @@ class Node(NodeLogging):
         self._stop_sent = False
         self._closed = False
         self._timers_stop = threading.Event()
-        self._failed = FailedUpstreams(self._sources, self._events, self._close_inputs_from)
+        self._failed = FailedUpstreams(self._sources, self._put_event, self._close_inputs_from)
         self._peers = Peers(self._ns, self._failed.upstream_finished, self._put_error)
         self._install_log_handler()
 
@@ -82,15 +84,11 @@ class Node(NodeLogging):
         endpoints = config.endpoints
         self._session = zenoh.open(contract.zenoh_config(endpoints.listen, endpoints.connect,
                                                          config.lease_s))
-        self._subscribers, self._pumps = [], []
-        for input_id, (node, output) in self._sources.items():
-            subscriber = self._session.declare_subscriber(
-                self._ns.output(node, output), zenoh.handlers.FifoChannel(_CHANNEL_DEPTH))
-            self._subscribers.append(subscriber)
-            self._pumps.append(threading.Thread(
-                target=_pump, args=(subscriber, self._input_callback(input_id)), daemon=True,
-                name=f"dora-input-{input_id}"))
-            self._pumps[-1].start()
+        subscribed = subscribe_inputs(self._session, zenoh, config, self._sources,
+                                      self._events, self._on_flush, self._put_error,
+                                      self._delivery, watchdog.wanted())
+        self._events = subscribed.events
+        self._subscribers, self._pumps = subscribed.handles, subscribed.pumps
         self._subscribe_log_inputs()
         for key in (self._ns.to(self._id), self._ns.to_all):
             self._subscribers.append(self._session.declare_subscriber(
@@ -99,12 +97,10 @@ class Node(NodeLogging):
         self._acked = threading.Condition()
         self._subscribers.append(self._session.declare_subscriber(
             self._ns.ack(self._id, self._incarnation), _direct(self._on_ack)))
-        self._publishers = {
-            output: self._session.declare_publisher(
-                self._ns.output(self._id, output),
-                congestion_control=zenoh.CongestionControl.BLOCK,
-                reliability=zenoh.Reliability.RELIABLE)
-            for output in self._outputs}
+        self._out = Outputs(self._session, zenoh, self._ns, config,
+                            lambda node: node in self._peers.alive(), _direct,
+                            self._delivery.stamp)
+        self._publishers = self._out.publishers  # output -> publisher, None: not consumed
         liveliness = self._session.liveliness()
         self._watchers = [
             liveliness.declare_subscriber(key, _direct(self._on_peer), history=True)
@@ -145,7 +141,7 @@ class Node(NodeLogging):
 
     async def recv_async(self, timeout: float | None = None) -> dict | None:
         """`next()` for asyncio code: waits in a worker thread, not on the event loop."""
-        import asyncio  # here, not at the top: it is a third of a node's start-up CPU
+        import asyncio  # here, not at the top: it costs a node ~25 ms to import
 
         return await asyncio.get_running_loop().run_in_executor(None, self.next, timeout)
 
@@ -162,16 +158,20 @@ class Node(NodeLogging):
 
     def send_output(self, output_id: str, data: Any = b"", metadata: dict | None = None) -> None:
         """Publish `data` (bytes-like or a pyarrow array) on a declared output."""
-        publisher = self._publishers.get(output_id)
+        publisher = self._publishers.get(output_id, _UNDECLARED)
         if publisher is None:
-            declared = ", ".join(self._outputs) or "none"
-            raise ValueError(f"node '{self._id}' has no output '{output_id}' in the descriptor"
-                             f" (declared: {declared})")
-        if output_id not in self._consumed:
             return  # no other node consumes it: nothing to publish
-        kind, payload = contract.encode_value(data)
-        attachment = contract.encode_attachment(kind, metadata)
-        publisher.put(payload, attachment=self._delivery.stamp(output_id, attachment))
+        if publisher is _UNDECLARED:
+            raise self._out.undeclared(output_id)
+        self._out.send(output_id, publisher, data, metadata)
+
+    def send_output_raw(self, output_id: str, data_len: int, metadata: dict | None = None):
+        """A sample of `data_len` bytes to fill in place, then `send()` (or a `with`
+        block); see dora_api.raw_sample for its contract (dora-rs's)."""
+        publisher = self._publishers.get(output_id, _UNDECLARED)
+        if publisher is _UNDECLARED:
+            raise self._out.undeclared(output_id)
+        return self._out.raw_sample(output_id, publisher, data_len, metadata)
 
     # -- introspection --------------------------------------------------------------
 
@@ -181,7 +181,7 @@ class Node(NodeLogging):
 
     def node_config(self) -> dict:
         return {"inputs": {k: v.source for k, v in self._inputs.items()},
-                "outputs": list(self._outputs)}
+                "outputs": list(self._config.outputs)}
 
     def dataflow_id(self) -> str:
         return self._config.dataflow_id
@@ -214,14 +214,16 @@ class Node(NodeLogging):
         parent.tell_supervisor(contract.ClosingNote(self._incarnation))
         self._timers_stop.set()
         self._events.close()
-        marker = contract.encode_flush_marker(self._incarnation)
-        for publisher in self._publishers.values():
-            publisher.put(b"", attachment=marker)
+        self._out.put_markers(contract.encode_flush_marker(self._incarnation))
         self._wait_for_acks()
         try:
             self._session.close()
-            for pump in self._pumps:  # a pump that woke up during interpreter finalization
-                pump.join(0.5)        # would abort the process ("exception not rethrown")
+            # The input threads end as their subscribers close; let them, or one still
+            # inside zenoh when the interpreter finalizes takes the process down.
+            deadline = time.monotonic() + _PUMP_JOIN_S
+            for pump in self._pumps:
+                pump.join(max(0.0, deadline - time.monotonic()))
+            self._out.close()
         finally:
             parent.tell_supervisor(contract.FlushedNote(self._incarnation))
 
@@ -259,36 +261,6 @@ class Node(NodeLogging):
         self.close()
 
     # -- zenoh callbacks (zenoh threads) ----------------------------------------------
-
-    def _input_callback(self, input_id: str):
-        spec = self._inputs[input_id]
-        depth, drop_oldest = spec.queue_size, spec.drops_oldest
-        put = self._events.put_input
-        decode_attachment, decode_value = contract.decode_attachment, contract.decode_value
-        is_flush_marker, delivery = contract.is_flush_marker, self._delivery
-
-        def on_sample(sample) -> None:
-            attachment = sample.attachment
-            raw = attachment.to_bytes() if attachment is not None else b""
-            if is_flush_marker(raw):
-                self._on_flush(input_id, raw)
-                return
-            position, raw = contract.split_stamp(raw)
-            if not delivery.accept(input_id, position):  # stale: its incarnation is over
-                return
-            try:
-                kind, metadata = decode_attachment(raw)
-                value = decode_value(kind, sample.payload.to_bytes())
-            except Exception as exc:  # a payload we cannot read: say so, keep the input
-                self._put_error(f"cannot decode a message on input '{input_id}': "
-                                f"{type(exc).__name__}: {exc}", input_id)
-                delivery.undecodable(input_id, position)
-                return
-            put({"type": "INPUT", "id": input_id, "value": value, "metadata": metadata,
-                 "kind": "dora"}, depth, drop_oldest)
-            delivery.queued(input_id, position)
-
-        return on_sample
 
     def _on_flush(self, input_id: str, marker: bytes) -> None:
         try:
@@ -328,6 +300,10 @@ class Node(NodeLogging):
         """An ERROR event: input the node cannot read, reported instead of raised."""
         self._events.put({"type": "ERROR", "id": event_id, "kind": "dora", "error": error,
                           "value": None, "metadata": {}})
+
+    def _put_event(self, event: dict) -> None:
+        """A control event, into whichever event source the node reads now."""
+        self._events.put(event)
 
     def _close_inputs_from(self, source_node: str, flushed: int | None) -> None:
         """Upstream `source_node` finished for good; close its inputs once drained."""
@@ -377,16 +353,6 @@ class Node(NodeLogging):
         timer = threading.Timer(1.0, os._exit, (1,))
         timer.daemon = True
         timer.start()
-
-def _pump(subscriber, on_sample) -> None:
-    """Feed one input's samples to the event queue (a daemon thread, so it never keeps
-    the interpreter alive); blocking here is the backpressure on the sender."""
-    while True:
-        try:
-            sample = subscriber.recv()
-        except Exception:  # the subscriber or session is closed: the stream has ended
-            return
-        on_sample(sample)
 
 
 def _direct(callback):

@@ -269,7 +269,7 @@ def _as_bytes(value: Any) -> bytes:
         return b""
     from dora_api import contract
 
-    return bytes(contract.encode_value(value)[1])
+    return contract.encode_arrow_ipc(value)
 
 
 def load_operator(operator_id: str, kind: str, path: str,

@@ -155,7 +155,7 @@ class Runtime:
         consumers = self.internal.get(name)
         if consumers:
             # the same metadata a remote receiver would decode
-            _, meta = contract.decode_attachment(
+            _, meta, _ = contract.decode_attachment(
                 contract.encode_attachment(contract.KIND_BYTES, metadata))
             for consumer, local in consumers:
                 self._pending.append((consumer, {"type": "INPUT", "id": local, "value": data,

@@ -16,21 +16,25 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
 import time
+from collections.abc import Callable
 
 from dora_api import contract
 from dora_api.contract import HeartbeatField
 
-__all__ = ["Heartbeat", "attach"]
+__all__ = ["Heartbeat", "attach", "wanted"]
 
 
 class Heartbeat:
-    """Writes the node's heartbeat page. `queued` and `took` run under the event queue's
-    lock; `keepalive` writes only its own fields, from any thread."""
+    """Writes the node's heartbeat page. `queued` runs on the thread that queued an event,
+    `took` on the one that took it, `keepalive` on any: a small lock keeps "events wait"
+    true whenever one does (the queue itself takes no lock)."""
 
     def __init__(self, page) -> None:
         self._page = page
         self._waiting = False
+        self._lock = threading.Lock()
 
     @classmethod
     def from_environ(cls) -> Heartbeat | None:
@@ -52,21 +56,27 @@ class Heartbeat:
 
     def arm(self, waiting: bool) -> None:
         """Start beating: until now the supervisor ignored the page (start-up)."""
-        self._waiting = waiting
-        contract.arm_heartbeat(self._page, time.monotonic(), waiting)
+        with self._lock:
+            self._waiting = waiting
+            contract.arm_heartbeat(self._page, time.monotonic(), self._waiting)
 
     def queued(self) -> None:
-        """An event was queued: if none was waiting, events wait from now on."""
-        if not self._waiting:
-            self._waiting = True
-            contract.write_heartbeat(self._page, HeartbeatField.WAITING_SINCE, time.monotonic())
+        """An event was queued (already in the queue): if none was waiting, events wait
+        from now on."""
+        with self._lock:
+            if not self._waiting:
+                self._waiting = True
+                contract.write_heartbeat(self._page, HeartbeatField.WAITING_SINCE,
+                                         time.monotonic())
 
-    def took(self, still_waiting: bool) -> None:
-        """The main loop took an event; `still_waiting`: more are queued."""
-        contract.write_heartbeat(self._page, HeartbeatField.TAKEN_AT, time.monotonic())
-        if not still_waiting and self._waiting:
-            self._waiting = False
-            contract.write_heartbeat(self._page, HeartbeatField.WAITING_SINCE, 0.0)
+    def took(self, is_empty: Callable[[], bool]) -> None:
+        """The main loop took an event; `is_empty()` says whether more are queued (asked
+        under the lock, so an event queued meanwhile is never hidden)."""
+        with self._lock:
+            contract.write_heartbeat(self._page, HeartbeatField.TAKEN_AT, time.monotonic())
+            if self._waiting and is_empty():
+                self._waiting = False
+                contract.write_heartbeat(self._page, HeartbeatField.WAITING_SINCE, 0.0)
 
     def keepalive(self, seconds: float | None = None) -> None:
         """Alive now, as if an event had been taken; with `seconds`, excused for that long."""
@@ -75,6 +85,12 @@ class Heartbeat:
         if seconds is not None:
             contract.write_heartbeat(self._page, HeartbeatField.EXCUSED_UNTIL,
                                      now + max(0.0, seconds))
+
+
+def wanted() -> bool:
+    """The supervisor handed this node a heartbeat page (its events must then go through
+    the event queue, which writes the page)."""
+    return bool(os.environ.get(contract.WATCHDOG_FD_ENV))
 
 
 def attach(events) -> Heartbeat | None:

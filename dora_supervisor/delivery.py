@@ -12,7 +12,9 @@ where it was expected to. A message is lost when no incarnation of the consumer 
   received and the first one the new incarnation got (in flight at the crash, or sent
   while no consumer was there);
 - `consumer_stopped`: the consumer had received it but its code never took it (it
-  stopped, or died, with it queued);
+  stopped with it queued, or died with it in its event queue; a node that reads its one
+  input straight from zenoh's channel has no queue past it, so what waits there at a
+  crash is `consumer_restarted`);
 - `undelivered`: at the end of the dataflow, sent after the last message its consumer
   received;
 - `gap`: missing inside one incarnation's stream (the transport is reliable: never seen).

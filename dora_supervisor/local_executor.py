@@ -25,7 +25,7 @@ import attrs
 import structlog
 
 from dora_api import contract
-from dora_supervisor import cgroups, process, sampler
+from dora_supervisor import cgroups, process, sampler, shm_cleanup
 from dora_supervisor.cgroup_node import NodeCgroup
 from dora_supervisor.executor import Executor, Launch, Reports, Tallied
 from dora_supervisor.samples import Enforced, Enforcement, LimitKind, Watch
@@ -79,6 +79,7 @@ class LocalExecutor(Executor):
         self._sampling = concurrent.futures.ThreadPoolExecutor(1, "dora-sampler")
         self._cgroups: cgroups.Cgroups | None = None
         self._ledgers: str | None = None
+        self._dataflows: set[str] = set()  # whose shared memory to remove at the end
 
     @property
     def enforcement(self) -> Enforcement:
@@ -112,6 +113,8 @@ class LocalExecutor(Executor):
                 self._sampling.shutdown(wait=False)
             finally:
                 shutil.rmtree(self._ledgers, ignore_errors=True)
+                for dataflow in self._dataflows:  # whatever a SIGKILLed node left
+                    shm_cleanup.remove_dataflow_segments(dataflow)
 
     async def spawn(self, launch: Launch) -> None:
         log = self._log.bind(node=launch.node)
@@ -120,6 +123,8 @@ class LocalExecutor(Executor):
         page = WatchdogPage() if watch.heartbeat else None
         env = {**launch.env,
                contract.LEDGER_ENV: self._ledger_of(launch.node, launch.incarnation)}
+        if dataflow := env.get(contract.DATAFLOW_ID_ENV):
+            self._dataflows.add(dataflow)
         if page is not None:
             env[contract.WATCHDOG_FD_ENV] = str(page.fd)
         argv = launch.argv if cgroup is None else [*cgroup.join_argv(), *launch.argv]

@@ -1,10 +1,10 @@
 """Baseline: the benchmark over raw zenoh-python between two plain processes.
 
 Same zenoh settings as dora_api (`dora_api.contract.zenoh_config`: peer mode, no multicast
-scouting, Unix socket endpoints; publishers RELIABLE with congestion control BLOCK), and a
-receiver that does comparable work: a plain callback on zenoh's thread copies the payload
-out (`to_bytes()`) into a bounded queue (backpressure, like dora's default input queue),
-the main thread takes it from there.
+scouting, Unix socket endpoints; publishers RELIABLE with congestion control BLOCK), and the
+receiver of the data-path issue's harness (../shared/bench/zenoh_node.py): a bounded FIFO
+channel (backpressure) read by the main thread, `payload.to_bytes()`: the cheapest way to
+get bytes out of zenoh-python.
 
     raw_zenoh.py receiver --plan P --listen EP
     raw_zenoh.py sender --plan P --listen EP --connect EP
@@ -79,19 +79,19 @@ def sender(session, plan: dict) -> None:
 
 
 def receiver(session, plan: dict) -> None:
-    inbox: queue.Queue = queue.Queue(maxsize=DEFAULT_BACKPRESSURE_DEPTH)
-    put = inbox.put
+    subscriber = session.declare_subscriber(
+        DATA_KEY, zenoh.handlers.FifoChannel(DEFAULT_BACKPRESSURE_DEPTH))
+    next_sample = subscriber.recv
 
-    def on_sample(sample) -> None:
-        put(sample.payload.to_bytes())
+    def recv() -> bytes:
+        return next_sample().payload.to_bytes()
 
-    session.declare_subscriber(DATA_KEY, zenoh.handlers.Callback(on_sample, indirect=False))
     publisher = _publisher(session, ACK_KEY)
 
     def report(result: dict) -> None:
         print(bench_proto.RESULT_MARK + json.dumps(result), flush=True)
 
-    bench_proto.run_receiver(plan, inbox.get, publisher.put, report)
+    bench_proto.run_receiver(plan, recv, publisher.put, report)
 
 
 def _die_with_parent() -> None:

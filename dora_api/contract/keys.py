@@ -5,9 +5,13 @@ Log records routed as data: `<prefix>/dora/<uuid>/dora/logs/<level>/<node>` (nod
 never `dora`, so this cannot meet a node's output; it mirrors the input source
 `dora/logs/<level>/<node>`).
 Control, beside it under `<prefix>/dora-ctl/<uuid>`: liveliness tokens `alive/<node>/<n>`,
-and `finished/<node>/<n>` or `failed/<node>/<n>` once a node is done for good, messages to a node `to/<node>` or to every node `to/all`,
-end-of-stream acknowledgements `ack/<producer>/<n>`, the coordinator's token `coordinator`.
-Also the descriptor's input sources: `<node>/<output>` or a built-in `dora/...`.
+and `finished/<node>/<n>` or `failed/<node>/<n>` once a node is done for good, messages to
+a node `to/<node>` or to every node `to/all`, end-of-stream acknowledgements
+`ack/<producer>/<n>`, the coordinator's token `coordinator`; for shared memory, a
+consumer's token `reader/<node>/<n>/<domain>` and the releases of the values it held,
+`release/<producer>`.
+Also the descriptor's input sources: `<node>/<output>` or a built-in `dora/...`, and the
+names of shared-memory segments (`shm_segment_name`, `shm_segment_glob`).
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ import attrs
 from dora_api.contract.errors import ContractError
 from dora_api.contract.logs import LEVELS, LOG_SOURCE, LogFilter
 
-__all__ = ["Namespace", "TokenKind", "PeerToken", "ALL_NODES", "is_builtin_source",
-           "split_source"]
+__all__ = ["Namespace", "TokenKind", "PeerToken", "ReaderToken", "ALL_NODES",
+           "is_builtin_source", "split_source", "shm_segment_name", "shm_segment_glob"]
 
 ALL_NODES = "all"  # `to/all`: a control message for every node
 _BUILTIN_PREFIX = "dora/"
 _NUMBER = re.compile(r"^-?[0-9]+$")
+_SEGMENT_SEPARATOR = "@"  # never in a node id or a uuid: globs cannot match a longer id
 
 
 class TokenKind(enum.Enum):
@@ -35,6 +40,21 @@ class TokenKind(enum.Enum):
     ALIVE = "alive"
     FINISHED = "finished"
     FAILED = "failed"
+
+
+@attrs.frozen
+class ReaderToken:
+    """A consumer that can hold shared memory: `node`'s `incarnation`, and the shared-memory
+    `domain` it can map (see dora_api.shm.shm_domain)."""
+
+    node: str
+    incarnation: int
+    domain: str
+
+    @property
+    def holder(self) -> str:
+        """How descriptors and releases name this consumer."""
+        return f"{self.node}/{self.incarnation}"
 
 
 @attrs.frozen
@@ -104,6 +124,16 @@ class Namespace:
     def coordinator(self) -> str:
         return f"{self.ctl}/coordinator"
 
+    def reader(self, node: str = "*", incarnation: int | str = "*", domain: str = "*") -> str:
+        """Declared by a consumer before it subscribes to any input: a producer that sees
+        a message routed to it has seen this token first, and its end releases whatever
+        that consumer held."""
+        return f"{self.ctl}/reader/{node}/{incarnation}/{domain}"
+
+    def release(self, producer: str) -> str:
+        """Consumers tell `producer` here that they no longer hold a shared-memory value."""
+        return f"{self.ctl}/release/{producer}"
+
     def _token(self, kind: TokenKind, node: str, number: int | str) -> str:
         return f"{self.ctl}/{kind.value}/{node}/{number}"
 
@@ -120,11 +150,29 @@ class Namespace:
                 break
         raise ContractError(f"not a liveliness key of {self.ctl}: '{key}'")
 
+    def parse_reader(self, key: str) -> ReaderToken:
+        head = f"{self.ctl}/reader/"
+        parts = key[len(head):].split("/") if key.startswith(head) else []
+        if len(parts) == 3 and all(parts) and _NUMBER.match(parts[1]):
+            return ReaderToken(parts[0], int(parts[1]), parts[2])
+        raise ContractError(f"not a reader token of {self.ctl}: '{key}'")
+
 
 def is_builtin_source(source: str) -> bool:
     """A `dora/...` input (a timer or the dataflow's logs): not fed by one node's output,
     so it never closes by the cascade."""
     return source.startswith(_BUILTIN_PREFIX)
+
+
+def shm_segment_name(dataflow_id: str, node: str, pid: int, number: int) -> str:
+    """The name (under /dev/shm) of a shared-memory segment `node` (process `pid`) made."""
+    return f"dora-{dataflow_id}{_SEGMENT_SEPARATOR}{node}{_SEGMENT_SEPARATOR}{pid}-{number}"
+
+
+def shm_segment_glob(dataflow_id: str, node: str | None = None) -> str:
+    """A glob matching every segment of the dataflow, or of one node of it."""
+    node_part = f"{node}{_SEGMENT_SEPARATOR}" if node else ""
+    return f"dora-{dataflow_id}{_SEGMENT_SEPARATOR}{node_part}*"
 
 
 def split_source(source: str) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """Everything a node and its supervisor say to each other besides data and config.
 
-Five families, each with one encoder and one decoder; a decoder given anything else
+Each family has one encoder and one decoder; a decoder given anything else
 raises ContractError (the heartbeat page, read while the node writes it, says None):
 - control messages, supervisor -> node over zenoh (`Namespace.to`): stop, restarted,
   failed;
@@ -11,7 +11,8 @@ raises ContractError (the heartbeat page, read while the node writes it, says No
 - the stamp at the end of every data message's attachment: its `Position` in the
   producer's stream (incarnation, sequence number), what delivery accounting counts with;
 - the heartbeat page, node -> supervisor in shared memory (`WATCHDOG_FD_ENV`): when
-  the node last took an event and since when events wait for it.
+  the node last took an event and since when events wait for it;
+- the release of a shared-memory value, consumer -> producer (`Namespace.release`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "Ack", "encode_ack", "decode_ack",
     "HEARTBEAT_BYTES", "HeartbeatField", "HeartbeatTimes", "arm_heartbeat", "write_heartbeat",
     "read_heartbeat",
+    "ReleaseMessage", "encode_release", "decode_release",
 ]
 
 _INCARNATION = re.compile(r"^[0-9]+$")
@@ -336,3 +338,34 @@ def read_heartbeat(page) -> HeartbeatTimes | None:
     if magic != _HEARTBEAT_MAGIC:
         return None
     return HeartbeatTimes(taken_at, waiting_since, excused_until)
+# -- shared memory: a consumer no longer holds a value (consumer -> producer) ---------
+
+_RELEASE_FIXED = struct.Struct("<IQ")
+
+
+@attrs.frozen
+class ReleaseMessage:
+    """`holder` (node/incarnation) dropped the value it got in `slot` of the producer's
+    `output` at `generation`: once every holder has, the producer may reuse the slot."""
+
+    holder: str
+    output: str
+    slot: int
+    generation: int
+
+
+def encode_release(message: ReleaseMessage) -> bytes:
+    return (f"{message.holder}\n{message.output}\n".encode()
+            + _RELEASE_FIXED.pack(message.slot, message.generation))
+
+
+def decode_release(payload: bytes) -> ReleaseMessage:
+    holder, sep1, rest = payload.partition(b"\n")
+    output, sep2, numbers = rest.partition(b"\n")
+    if not (sep1 and sep2 and holder and output) or len(numbers) != _RELEASE_FIXED.size:
+        raise ContractError(f"malformed shared-memory release: {payload[:80]!r}")
+    try:
+        slot, generation = _RELEASE_FIXED.unpack(numbers)
+        return ReleaseMessage(holder.decode(), output.decode(), slot, generation)
+    except UnicodeDecodeError:
+        raise ContractError(f"malformed shared-memory release: {payload[:80]!r}") from None

@@ -103,11 +103,11 @@ def test_a_consumer_crashing_under_backpressure_loses_nothing_uncounted(dora_run
     assert sum(line == "CRASH" for line in run.lines("consumer")) == 2
     total, accounted, losses = balanced(run)
     assert total == 1500 and accounted == total, losses
-    # Each crash lost what was queued in the consumer; what was on its way to it or sent
-    # while it restarted is lost too, counted when the next incarnation gets its first
-    # message (or at the end, when none came).
+    # Each crash lost what was on its way to the consumer (its one input is read straight
+    # from zenoh's channel, so nothing was queued past it) and what was sent while it
+    # restarted, counted when the next incarnation gets its first message.
     assert {reason for reason, _ in losses} <= RESTART_LOSSES
-    assert sum(reason == "consumer_stopped" for reason, _ in losses) == 2
+    assert sum(reason == "consumer_restarted" for reason, _ in losses) >= 2, losses
 
 
 def test_a_consumer_stopped_by_its_supervisor_counts_every_message_it_did_not_take(

@@ -11,7 +11,7 @@ logging.warning("a warning from %s", "the consumer")
 # Consume nothing until the producer has sent everything and finished (its closure,
 # then STOP, are queued last), so the burst input can show what drop_oldest keeps.
 deadline = time.monotonic() + 20
-while not any(e["type"] == "STOP" for e in list(node._events._events)):
+while not node._events.stop_queued:
     if time.monotonic() > deadline:
         raise SystemExit("the producer never finished")
     time.sleep(0.01)

@@ -302,11 +302,11 @@ def test_malformed_timers_are_contract_errors_with_their_messages(source, messag
     (b"raw", None), (b"raw", {"seq": 1, "tags": ["a"]}), (bytearray(b"ba"), None),
     (pa.array([1, 2, 3]), {"k": "v"})])
 def test_values_and_attachments_round_trip(value, metadata):
-    kind, payload = contract.encode_value(value)
-    attachment = contract.encode_attachment(kind, metadata)
-    decoded_kind, decoded_metadata = contract.decode_attachment(attachment)
+    kind, payload, header = contract.encode_value(value)
+    attachment = contract.encode_attachment(kind, metadata, header)
+    decoded_kind, decoded_metadata, start = contract.decode_attachment(attachment)
     assert (decoded_kind, decoded_metadata) == (kind, metadata or {})
-    decoded = contract.decode_value(decoded_kind, bytes(payload))
+    decoded = contract.decode_value(decoded_kind, bytes(payload), attachment, start)
     assert decoded == (bytes(value) if isinstance(value, bytes | bytearray) else value)
 
 

@@ -84,7 +84,7 @@ class Upstreams:
                 if upstream == node:
                     self.events.put({"type": "INPUT_CLOSED", "id": input_id})
 
-        self.failed = FailedUpstreams(sources, self.events, close)
+        self.failed = FailedUpstreams(sources, self.events.put, close)
 
     def seen(self) -> list[tuple]:
         return [(e["type"], e["id"], e.get("value")) for e in self.events.drain()]

@@ -1,0 +1,160 @@
+"""The receiving side of shared memory: map a producer's segment once, hand the node an
+Arrow array whose buffers point into it, and release the value when it is collected.
+
+The array's memory is a `pa.foreign_buffer` whose base is a `_Hold`: when the last view of
+the value (the array, a slice, a numpy view of it) is gone, the hold's `__del__` puts a
+release message for the producer. A receiver the descriptor does not name as a holder
+(it appeared after the value was sent) copies the value out instead of holding it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from dora_api import contract
+from dora_api.shm import SHM_DIR, map_readonly
+
+__all__ = ["SegmentReader", "MAX_MAPPINGS"]
+
+MAX_MAPPINGS = 256  # segments kept mapped; the producer reuses a few per output
+
+
+class _Mapping:
+    __slots__ = ("name", "map", "whole", "__weakref__")
+
+    def __init__(self, name: str, capacity: int):
+        import pyarrow as pa
+
+        self.name = name
+        self.map = map_readonly(name, capacity)
+        self.whole = pa.py_buffer(self.map)  # its address; pins the map while referenced
+
+
+class _Hold:
+    """Keeps a mapping alive for one received value; its end releases the value (none
+    while `message` is None: an array built ahead that was never handed out)."""
+
+    __slots__ = ("put", "key", "message", "mapping")
+
+    def __init__(self, put, key: str, message: bytes | None, mapping: _Mapping):
+        self.put, self.key, self.message, self.mapping = put, key, message, mapping
+
+    def __del__(self) -> None:
+        if self.message is None:
+            return
+        try:
+            self.put(self.key, self.message)
+        except Exception:  # our session is closed: the producer sees our token end instead
+            pass
+
+
+class SegmentReader:
+    """Maps the segments named in descriptors; `holder` is how descriptors name us.
+    `put(key, message)` sends a release."""
+
+    def __init__(self, put: Callable[[str, bytes], None], ns: contract.Namespace,
+                 holder: str):
+        self._put = put  # (key, message): a reliable put that never drops
+        self._ns = ns
+        self._holder = holder
+        self._maps: dict[str, _Mapping] = {}
+        self._lock = threading.Lock()
+
+    def value_for(self, producer: str, output: str) -> _InputValues:
+        """The `shm_value` of an input fed by `producer`'s `output` (see inputs)."""
+        return _InputValues(self, self._ns.release(producer), output)
+
+    def _mapping(self, name: str, capacity: int) -> _Mapping:
+        with self._lock:
+            mapping = self._maps.get(name)
+            if mapping is not None and len(mapping.map) >= capacity:
+                return mapping
+            self._sweep()
+            mapping = self._maps[name] = _Mapping(name, capacity)
+            return mapping
+
+    def _sweep(self) -> None:
+        """Forget mappings of segments their producer unlinked (retired or exited): values
+        still held keep theirs until collected; nothing else keeps the memory."""
+        for name in [n for n in self._maps if not os.path.exists(os.path.join(SHM_DIR, n))]:
+            del self._maps[name]
+        while len(self._maps) >= MAX_MAPPINGS:
+            del self._maps[next(iter(self._maps))]
+
+
+class _InputValues:
+    """The values of one input that arrive in shared memory: `self(attachment, start,
+    metadata)` gives the array a descriptor names. `prepare()` (while the node waits)
+    builds ahead, for the segments the last values came in, the array the next one will
+    most likely be: a producer cycles through few segments, and pyarrow's calls are the
+    costly part of a value's arrival on a busy machine (see inputs.SampleDecoder)."""
+
+    _AHEAD = 2  # segments to build ahead for
+
+    def __init__(self, reader: SegmentReader, release_key: str, output: str):
+        self._reader, self._key, self._output = reader, release_key, output
+        self._recent: list[tuple[str, int, int]] = []  # (segment, capacity, offset)
+        self._header = b""  # the last layout header
+        self._ready: dict[tuple[str, int, int], tuple[bytes, _Hold, Any]] = {}
+        self._unbuildable = b""  # a header whose array did not build ahead: do not retry
+
+    def prepare(self) -> None:
+        if self._header == self._unbuildable:
+            return
+        for place in self._recent:
+            if place not in self._ready:
+                mapping = self._reader._maps.get(place[0])
+                if mapping is None:
+                    continue
+                hold = _Hold(self._reader._put, self._key, None, mapping)
+                try:  # over what the segment holds now: it may not validate as this type
+                    array = self._build(mapping, place, hold, self._header, 0)
+                except Exception:
+                    self._unbuildable = self._header
+                    return
+                self._ready[place] = (self._header, hold, array)
+
+    def __call__(self, attachment: bytes, start: int, metadata: dict) -> Any:
+        reader = self._reader
+        descriptor, header_start = contract.decode_shm_descriptor(attachment, start)
+        place = (descriptor.segment, descriptor.capacity, descriptor.offset)
+        held = reader._holder in descriptor.holders
+        message = contract.encode_release(contract.ReleaseMessage(
+            reader._holder, self._output, descriptor.slot, descriptor.generation))
+        header = attachment[header_start:]
+        ready = self._ready.pop(place, None)
+        if held and ready is not None and ready[0] == header:
+            ready[1].message = message  # from now on, collecting it releases the slot
+            value = ready[2]
+        else:
+            try:
+                mapping = reader._mapping(descriptor.segment, descriptor.capacity)
+            except OSError:
+                if held:
+                    reader._put(self._key, message)  # we cannot hold what we cannot map
+                raise
+            hold = _Hold(reader._put, self._key, message, mapping) if held else None
+            value = self._build(mapping, place, hold, attachment, header_start)
+        if header != self._header:
+            self._header, self._ready = header, {}
+        if place in self._recent:
+            self._recent.remove(place)
+        self._recent = [place, *self._recent][:self._AHEAD]
+        for stale in [p for p in self._ready if p not in self._recent]:
+            del self._ready[stale]  # it may pin a segment its producer let go
+        return value
+
+    @staticmethod
+    def _build(mapping: _Mapping, place, hold: _Hold | None, header: bytes, start: int):
+        import pyarrow as pa
+
+        _, capacity, offset = place
+        size = capacity - offset
+        if hold is not None:
+            region = pa.foreign_buffer(mapping.whole.address + offset, size, base=hold)
+        else:  # not ours to hold: a copy
+            region = pa.py_buffer(mapping.whole.slice(offset, size).to_pybytes())
+        return contract.decode_array(header, start, region)

@@ -1,0 +1,199 @@
+"""A one-input node's events come straight from its channel; side events (timers, STOP, ...)
+wake a blocked reader, timeouts too. A fake channel stands in for zenoh's."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+from dora_api.direct import DirectEvents
+
+WAKE = "wake"
+
+
+class Channel:
+    """recv() blocks, try_recv() does not; a closed channel raises, like zenoh's."""
+
+    def __init__(self):
+        self.items: queue.Queue = queue.Queue()
+        self.wakes = 0
+
+    def recv(self):
+        item = self.items.get()
+        if item is None:
+            raise RuntimeError("closed")
+        return item
+
+    def try_recv(self):
+        try:
+            return self.items.get_nowait()
+        except queue.Empty:
+            return None
+
+    def wake(self):
+        self.wakes += 1
+        self.items.put(WAKE)
+
+
+def data(n: int) -> dict:
+    return {"type": "INPUT", "id": "in", "value": n, "metadata": {}, "kind": "dora"}
+
+
+def make():
+    channel = Channel()
+    events = DirectEvents(channel, lambda sample: None if sample == WAKE else sample,
+                          channel.wake)
+    return channel, events
+
+
+def later(delay: float, action) -> threading.Thread:
+    thread = threading.Thread(target=lambda: (time.sleep(delay), action()), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_data_comes_in_channel_order_and_side_events_first():
+    channel, events = make()
+    for n in range(3):
+        channel.items.put(data(n))
+    events.put({"type": "NODE_RESTARTED", "id": "up"})
+    assert channel.wakes == 0  # nobody was waiting: no wake-up needed
+    assert [e.get("value") for e in events.drain()] == [None, 0, 1, 2]
+    assert events.get(0) is None and events.empty()
+
+
+def test_a_side_event_wakes_a_blocked_reader():
+    channel, events = make()
+    later(0.05, lambda: events.put({"type": "STOP", "id": "MANUAL"}))
+    started = time.monotonic()
+    assert events.get(None)["type"] == "STOP"
+    assert time.monotonic() - started < 2 and channel.wakes == 1
+    channel.items.put(data(9))
+    assert events.get(None) is None and events.get(0) is None  # ended with STOP
+
+
+def test_timers_drop_oldest_in_the_side_queue_and_wake_the_reader():
+    channel, events = make()
+    for n in range(5):
+        events.put_input({"type": "INPUT", "id": "tick", "value": n}, 1, True)
+    assert events.get(0)["value"] == 4
+    later(0.05, lambda: events.put_input({"type": "INPUT", "id": "tick", "value": 5}, 1, True))
+    assert events.get(5)["value"] == 5
+
+
+def test_next_with_a_timeout_returns_none_in_time_and_data_before_it():
+    channel, events = make()
+    started = time.monotonic()
+    assert events.get(0.1) is None
+    assert 0.09 <= time.monotonic() - started < 2
+    later(0.05, lambda: channel.items.put(data(1)))
+    assert events.get(5)["value"] == 1
+    assert events.get(0) is None
+
+
+def test_empty_looks_without_losing_an_event():
+    channel, events = make()
+    channel.items.put(WAKE)
+    assert events.empty()
+    channel.items.put(data(7))
+    assert not events.empty()
+    assert events.get(0)["value"] == 7
+
+
+def test_close_ends_the_stream_and_a_closed_channel_too():
+    channel, events = make()
+    events.put({"type": "INPUT_CLOSED", "id": "in"})
+    events.close()
+    assert events.get(0)["type"] == "INPUT_CLOSED"
+    assert events.get(None) is None
+    channel2, events2 = make()
+    later(0.05, lambda: channel2.items.put(None))
+    assert events2.get(None) is None
+
+
+def test_a_decoder_building_ahead_gives_exactly_what_arrives():
+    """SampleDecoder.prepare builds the next array ahead when the layout repeats; what the
+    node gets is still exactly what was sent, and a new layout is never mistaken for it."""
+    import pyarrow as pa
+
+    from dora_api import contract
+    from dora_api.inputs import sample_decoder
+
+    class Bytes:
+        def __init__(self, data):
+            self.data = data
+
+        def to_bytes(self):
+            return self.data
+
+    class Sample:
+        def __init__(self, value):
+            kind, payload, header = contract.encode_value(value)
+            self.payload = Bytes(bytes(payload))
+            self.attachment = Bytes(contract.encode_attachment(kind, None, header))
+
+    decode = sample_decoder("in", None, None)
+    values = [pa.array([i, i + 1, None], pa.int64()) for i in range(5)]
+    values += [pa.array(["a", "bc", None]), pa.array(["xyz", "", "q"]),
+               pa.array([1.5], pa.float64()), pa.array([7, 8, 9], pa.int64())]
+    got = []
+    for value in values:
+        decode.prepare()
+        got.append(decode(Sample(value))["value"])
+    assert decode._ready is None or decode._ready[2] not in got
+    for value, arrived in zip(values, got, strict=True):
+        assert arrived.equals(value) and arrived.type == value.type
+    assert len({id(array) for array in got}) == len(got)  # each one its own array
+
+
+class OrderingDecoder:
+    """Stands in for SampleDecoder with delivery: a sample of a new incarnation queues
+    NODE_RESTARTED while it is decoded (accept), the last one of an ended incarnation
+    right after it is queued (`queued`)."""
+
+    def __init__(self):
+        self.events: DirectEvents | None = None
+        self.before: set[int] = set()  # values whose decoding restarts first
+        self.after: set[int] = set()  # values after which the upstream restart is told
+        self._last = None
+
+    def __call__(self, sample):
+        if sample == WAKE:
+            return None
+        self._last = sample["value"]
+        if self._last in self.before:
+            self.events.put({"type": "NODE_RESTARTED", "id": "up", "value": None})
+        return sample
+
+    def queued(self):
+        if self._last in self.after:
+            self.events.put({"type": "NODE_RESTARTED", "id": "up", "value": None})
+
+
+def test_node_restarted_stands_exactly_between_two_incarnations_messages():
+    channel = Channel()
+    decoder = OrderingDecoder()
+    taken = []
+    events = DirectEvents(channel, decoder, channel.wake, taken.append)
+    decoder.events = events
+    decoder.before, decoder.after = {2}, {4}
+    for n in range(6):
+        channel.items.put(data(n))
+    got = [(e["type"], e["value"]) for e in iter(lambda: events.get(0), None)]
+    assert got == [("INPUT", 0), ("INPUT", 1), ("NODE_RESTARTED", None), ("INPUT", 2),
+                   ("INPUT", 3), ("INPUT", 4), ("NODE_RESTARTED", None), ("INPUT", 5)]
+    assert taken == ["in"] * 6  # every input event counted once, whichever way it came
+
+
+def test_empty_looking_ahead_keeps_the_order_too():
+    channel = Channel()
+    decoder = OrderingDecoder()
+    events = DirectEvents(channel, decoder, channel.wake)
+    decoder.events = events
+    decoder.after = {0}
+    channel.items.put(data(0))
+    channel.items.put(data(1))
+    assert not events.empty()  # decoded 0 ahead; its NODE_RESTARTED is queued behind it
+    got = [(e["type"], e["value"]) for e in iter(lambda: events.get(0), None)]
+    assert got == [("INPUT", 0), ("NODE_RESTARTED", None), ("INPUT", 1)]

@@ -1,0 +1,150 @@
+"""Shared-memory pieces on their own: the pool's reuse rules, segment names and cleanup, the
+release message and the reader token."""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+import time
+import uuid
+
+import pytest
+
+from dora_api import contract
+from dora_api.contract import ContractError, Namespace, ReaderToken, ReleaseMessage
+from dora_api.shm import SHM_DIR, Segment, copy_into, map_readonly
+from dora_api.shm_pool import MAX_SEGMENTS, SegmentPool, segment_capacity
+from dora_supervisor.shm_cleanup import remove_dataflow_segments
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(SHM_DIR), reason="needs /dev/shm")
+
+
+@pytest.fixture
+def dataflow_id():
+    dataflow = str(uuid.uuid4())
+    yield dataflow
+    remove_dataflow_segments(dataflow)
+
+
+@pytest.fixture
+def pool(dataflow_id):
+    numbers = iter(range(10**6))
+    pool = SegmentPool(lambda: contract.shm_segment_name(dataflow_id, "cam", os.getpid(),
+                                                         next(numbers)))
+    yield pool
+    pool.close()
+
+
+def on_disk(dataflow_id: str) -> list[str]:
+    return glob.glob(os.path.join(SHM_DIR, contract.shm_segment_glob(dataflow_id)))
+
+
+def test_a_slot_is_reused_only_after_every_holder_released_it(pool, dataflow_id):
+    first = pool.acquire(1000)
+    pool.publish(first, ("a/1", "b/1"))
+    second = pool.acquire(1000)
+    assert second.index != first.index  # the first is still held
+    pool.publish(second, ())  # nobody holds it: free at once
+    pool.release(first.index, first.generation, "a/1")
+    pool.release(first.index, first.generation - 1, "b/1")  # stale generation: ignored
+    pool.release(first.index, first.generation, "c/1")  # not a holder: ignored
+    assert pool.in_use() == 1
+    pool.release(first.index, first.generation, "b/1")
+    assert pool.in_use() == 0
+    again = pool.acquire(1000)
+    assert again.index in (first.index, second.index) and len(on_disk(dataflow_id)) == 2
+
+
+def test_a_vanished_holder_releases_everything_and_is_never_waited_for_again(pool):
+    slots = [pool.acquire(10) for _ in range(3)]
+    for slot in slots:
+        pool.publish(slot, ("dead/1", "live/1"))
+        pool.release(slot.index, slot.generation, "live/1")
+    assert pool.in_use() == 3
+    pool.drop_holder("dead/1")
+    assert pool.in_use() == 0
+    late = pool.acquire(10)
+    pool.publish(late, ("dead/1",))  # sent before we heard it ended
+    assert pool.in_use() == 0
+
+
+def test_a_full_pool_waits_for_a_release_then_falls_back_without_waiting(pool):
+    held = [pool.acquire(10) for _ in range(MAX_SEGMENTS)]
+    for slot in held:
+        pool.publish(slot, ("x/1",))
+    timer = threading.Timer(0.1, pool.release, (held[3].index, held[3].generation, "x/1"))
+    timer.start()
+    assert pool.acquire(10, wait_s=5).index == held[3].index
+    started = time.monotonic()
+    assert pool.acquire(10, wait_s=0.05) is None
+    assert pool.acquire(10, wait_s=5) is None  # starved: no second wait
+    assert time.monotonic() - started < 2
+    pool.release(held[0].index, held[0].generation, "x/1")
+    assert pool.acquire(10, wait_s=0) is not None
+
+
+def test_a_free_segment_too_small_is_replaced(pool, dataflow_id):
+    small = [pool.acquire(10) for _ in range(MAX_SEGMENTS)]
+    for slot in small:
+        pool.publish(slot, ())
+    big = pool.acquire(2 << 20)
+    assert big.segment.capacity == 2 << 20
+    assert len(on_disk(dataflow_id)) == MAX_SEGMENTS
+
+
+@pytest.mark.parametrize("size, capacity", [
+    (1, 64 << 10), (64 << 10, 64 << 10), ((64 << 10) + 1, 128 << 10), (1 << 20, 1 << 20),
+    ((1 << 20) + 1, 2 << 20), ((4 << 20) + 123, 5 << 20)])
+def test_segment_capacities(size, capacity):
+    assert segment_capacity(size) == capacity
+
+
+def test_what_a_segment_holds_is_seen_by_a_reader_mapping(dataflow_id):
+    import pyarrow as pa
+
+    segment = Segment(contract.shm_segment_name(dataflow_id, "n", os.getpid(), 0), 1 << 16)
+    copy_into(segment.address + 8, pa.py_buffer(b"arrow"))
+    copy_into(segment.address, b"bytes")
+    mapped = map_readonly(segment.name, 1 << 16)
+    assert mapped[:13] == b"bytes\0\0\0arrow"
+    with pytest.raises(TypeError):
+        mapped[0] = 1  # readers map read-only
+    segment.close()
+    assert on_disk(dataflow_id) == [] and mapped[:5] == b"bytes"  # unlinked, still mapped
+
+
+def test_cleanup_removes_exactly_one_dataflows_segments(dataflow_id):
+    other = str(uuid.uuid4())
+    mine = [Segment(contract.shm_segment_name(dataflow_id, node, 1, 0), 4096)
+            for node in ("a", "a.b")]
+    theirs = Segment(contract.shm_segment_name(other, "a", 1, 0), 4096)
+    try:
+        assert sorted(remove_dataflow_segments(dataflow_id)) == sorted(s.name for s in mine)
+        assert on_disk(dataflow_id) == [] and on_disk(other) == [os.path.join(SHM_DIR,
+                                                                               theirs.name)]
+    finally:
+        theirs.close()
+
+
+def test_a_node_glob_does_not_match_a_longer_node_id():
+    name = contract.shm_segment_name("u", "cam-2", 7, 0)
+    import fnmatch
+
+    assert fnmatch.fnmatch(name, contract.shm_segment_glob("u", "cam-2"))
+    assert not fnmatch.fnmatch(name, contract.shm_segment_glob("u", "cam"))
+    assert fnmatch.fnmatch(name, contract.shm_segment_glob("u"))
+
+
+def test_release_messages_and_reader_tokens_round_trip():
+    message = ReleaseMessage("sink/3", "op/out", 5, 2**40)
+    assert contract.decode_release(contract.encode_release(message)) == message
+    for bad in (b"", b"sink/3\nout", b"sink/3\nout\nxx", b"\nout\n" + bytes(12)):
+        with pytest.raises(ContractError):
+            contract.decode_release(bad)
+    ns = Namespace("lab", "u")
+    token = ns.parse_reader(ns.reader("cam", 2, "ab12.2d"))
+    assert token == ReaderToken("cam", 2, "ab12.2d") and token.holder == "cam/2"
+    for key in (ns.reader("cam", "x", "d"), ns.alive("cam", 2), ns.reader("cam", 2, "d") + "/e"):
+        with pytest.raises(ContractError):
+            ns.parse_reader(key)
