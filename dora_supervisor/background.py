@@ -19,10 +19,11 @@ import contextlib
 import fcntl
 import os
 import sys
+import time
 
 import structlog
 
-from dora_supervisor import control_paths, logs
+from dora_supervisor import control_paths, logs, orphans, rundirs
 from dora_supervisor import control_protocol as proto
 from dora_supervisor.control_server import serving
 from dora_supervisor.control_service import ControlService
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except DoraError as exc:
         print(f"dora: {exc}", file=sys.stderr)
         return 1
+    started = time.time()
     directory = control_paths.private_dir(control_paths.runtime_dir())
     lock_path = control_paths.coordinator_lock(directory)
     lock = hold_lock(lock_path)
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.ftruncate(lock, 0)
         os.write(lock, f"{os.getpid()}\n".encode())
+        rundirs.sweep()  # what a killed coordinator or daemon left in the temp directory
         stale = True
         try:  # left by a coordinator that was killed
             os.unlink(control_paths.coordinator_socket(directory))
@@ -126,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             stream.close()
+            orphans.sweep_zenoh_segments(started)  # see `orphans`
         return 0
     finally:
         with contextlib.suppress(OSError):

@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import uuid
 
 import structlog
@@ -30,7 +29,7 @@ import zenoh
 
 from dora_api import contract
 from dora_api.contract import MachineKeys
-from dora_supervisor import __version__, logs
+from dora_supervisor import __version__, logs, rundirs
 from dora_supervisor.descriptor import Limits
 from dora_supervisor.errors import DoraError
 from dora_supervisor.executor import Launch
@@ -87,8 +86,7 @@ class Daemon:
     def __init__(self, machine: str, settings: NetworkSettings, working_dir: str):
         self.machine = machine
         self.settings = settings
-        self.rundir = tempfile.mkdtemp(prefix="dora-daemon-")
-        os.chmod(self.rundir, 0o700)
+        self.rundir = rundirs.make("daemon")
         self.info = contract.DaemonInfo(
             machine, str(uuid.uuid4()), os.getpid(), socket.gethostname(), __version__,
             contract.PROTOCOL_VERSION, working_dir, sys.executable, self.rundir,

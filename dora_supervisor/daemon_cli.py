@@ -8,6 +8,7 @@ noticed) and the three TLS files; the options are checked here, before anything 
 from __future__ import annotations
 
 import argparse
+import time
 
 from dora_supervisor.errors import DoraError
 from dora_supervisor.network import (
@@ -82,4 +83,12 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if not os.path.isdir(args.working_dir):
         raise DoraError(f"--working-dir {args.working_dir}: not a directory")
-    return serve(args.machine, settings, os.path.abspath(args.working_dir), args.log_format)
+    from dora_supervisor import orphans, rundirs
+
+    started = time.time()
+    rundirs.sweep()  # what a killed coordinator or daemon left in the temp directory
+    try:
+        return serve(args.machine, settings, os.path.abspath(args.working_dir),
+                     args.log_format)
+    finally:  # what zenoh leaves in /dev/shm when a peer was SIGKILLed (see `orphans`)
+        orphans.sweep_zenoh_segments(started)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -27,7 +26,7 @@ import zenoh
 
 from dora_api import contract
 from dora_api.contract import DaemonInfo, MachineKeys
-from dora_supervisor import __version__
+from dora_supervisor import __version__, rundirs
 from dora_supervisor.network import NetworkSettings, open_router
 
 __all__ = ["DaemonHub", "MachineListener"]
@@ -59,8 +58,7 @@ class DaemonHub:
 
     async def __aenter__(self) -> DaemonHub:
         self._loop = asyncio.get_running_loop()
-        self._rundir = tempfile.mkdtemp(prefix="dora-hub-")
-        os.chmod(self._rundir, 0o700)
+        self._rundir = rundirs.make("hub")
         self.router_endpoint = contract.unix_endpoint(os.path.join(self._rundir, "router.sock"))
         try:
             self.session = open_router(self.settings, self.router_endpoint)

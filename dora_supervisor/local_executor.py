@@ -18,14 +18,13 @@ import contextlib
 import math
 import os
 import shutil
-import tempfile
 import time
 
 import attrs
 import structlog
 
 from dora_api import contract
-from dora_supervisor import cgroups, process, sampler, shm_cleanup
+from dora_supervisor import cgroups, process, rundirs, sampler, shm_cleanup
 from dora_supervisor.cgroup_node import NodeCgroup
 from dora_supervisor.executor import Executor, Launch, Reports, Tallied
 from dora_supervisor.samples import Enforced, Enforcement, LimitKind, Watch
@@ -86,7 +85,7 @@ class LocalExecutor(Executor):
         return Enforcement() if self._cgroups is None else self._cgroups.enforcement
 
     async def __aenter__(self) -> LocalExecutor:
-        self._ledgers = tempfile.mkdtemp(prefix="dora-ledgers-")
+        self._ledgers = rundirs.make("ledgers")
         offer = await asyncio.to_thread(cgroups.probe)
         self._cgroups = None if offer is None else cgroups.Cgroups(offer)
         self._tasks = asyncio.TaskGroup()

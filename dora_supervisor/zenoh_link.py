@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 from collections.abc import Callable
 
 import structlog
 import zenoh
 
 from dora_api import contract
+from dora_supervisor import rundirs
 from dora_supervisor.launch import LINK_LEASE_S
 
 __all__ = ["ZenohLink"]
@@ -28,8 +28,7 @@ class ZenohLink:
     def __init__(self, ns: contract.Namespace,
                  on_liveliness: Callable[[str, int, bool], None], router: str | None = None):
         self.ns = ns
-        self.rundir = tempfile.mkdtemp(prefix="dora-")
-        os.chmod(self.rundir, 0o700)
+        self.rundir = rundirs.make("link")
         self.endpoint = f"unixsock-stream/{self.rundir}/coordinator.sock"
         self._router = [router] if router else []
         self.session = zenoh.open(contract.zenoh_config([self.endpoint], self._router,

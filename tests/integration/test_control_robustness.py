@@ -11,7 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -78,14 +80,19 @@ def test_a_killed_coordinator_takes_its_nodes_along_and_the_next_up_starts_clean
     pids = [w["pid"] for w in workers(status_of(uuid)["tree"]).values()]
     lock = runtime_dir(background) / "coordinator.lock"
     coordinator = int(lock.read_text())
+    temp = Path(tempfile.gettempdir())
+    left = sorted(temp.glob(f"dora-*-{coordinator}-*"))  # its zenoh sockets and ledgers
+    assert {path.name.split("-")[1] for path in left} == {"link", "ledgers"}, left
     os.kill(coordinator, signal.SIGKILL)
     wait_until(lambda: all(gone(pid) for pid in pids), 1.0, "every node to exit within 1 s")
     assert (runtime_dir(background) / "coordinator.sock").exists()  # stale, for now
+    assert all(path.exists() for path in left)  # nobody could remove them yet
     assert dora("status").stderr == NO_COORDINATOR
     restarted = dora("up", "--log-format", "json")
     assert restarted.returncode == 0, restarted.stderr
     new_pid = int(lock.read_text())
     assert new_pid != coordinator
+    assert not any(path.exists() for path in left)  # the new coordinator swept them
     assert os.getsid(new_pid) == new_pid and psutil.Process(new_pid).terminal() is None
     assert cli_json("list", "--json") == []
     log = background / "state" / "dora" / "coordinator.log"
