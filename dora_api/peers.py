@@ -20,8 +20,9 @@ __all__ = ["Peers"]
 class Peers:
     """`on_finished(node, flushed, failed)`: `node` finished for good (`failed`: after an
     abnormal exit); `flushed` is the incarnation whose end-of-stream markers to wait for,
-    None when there are none (it crashed). `on_error(text)`: a token key that breaks the
-    contract."""
+    None when none will come: it crashed, or that incarnation was gone before this node
+    was listening (a consumer restarted after its producer finished), so its markers went
+    out before we subscribed. `on_error(text)`: a token key that breaks the contract."""
 
     def __init__(self, ns: Namespace, on_finished: Callable[[str, int | None, bool], None],
                  on_error: Callable[[str], None]):
@@ -30,6 +31,7 @@ class Peers:
         self._on_error = on_error
         self._alive: set[str] = set()
         self._finished: set[str] = set()
+        self._heard: dict[str, set[int]] = {}  # node -> incarnations seen alive
         self._changed = threading.Condition()
 
     def update(self, key: str, present: bool) -> None:
@@ -43,10 +45,13 @@ class Peers:
         with self._changed:
             target = self._finished if finished else self._alive
             (target.add if present else target.discard)(token.node)
+            if present and not finished:
+                self._heard.setdefault(token.node, set()).add(token.number)
+            heard = token.number in self._heard.get(token.node, ())
             self._changed.notify_all()
         if finished and present:  # upstream finished for good: its outputs are closed
-            self._on_finished(token.node, None if token.number < 0 else token.number,
-                              token.kind is TokenKind.FAILED)
+            self._on_finished(token.node, token.number if token.number >= 0 and heard
+                              else None, token.kind is TokenKind.FAILED)
 
     def alive(self) -> set[str]:
         with self._changed:

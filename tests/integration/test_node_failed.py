@@ -47,3 +47,32 @@ def test_a_restart_is_node_restarted_and_running_out_of_restarts_is_node_failed(
     assert run.lines("sink") == ["NODE_RESTARTED src",
                                  "NODE_FAILED src ['x'] exited with code 3",
                                  "INPUT_CLOSED x", "STOP ALL_INPUTS_CLOSED"]
+
+
+def test_a_consumer_restarted_after_its_producer_finished_closes_its_inputs_at_once(
+        dora_run, dataflow):
+    """Its producer's end-of-stream markers went out before it subscribed: waiting for them
+    (up to 5 s) would only delay INPUT_CLOSED and its STOP."""
+    run = dora_run(dataflow("""
+        nodes:
+          - id: src
+            path: {nodes}/seq_source.py
+            args: --count 4
+            inputs: {tick: dora/timer/millis/100}
+            outputs: [out]
+            significant: false  # the dataflow ends with the sink's last incarnation
+          - id: sink
+            path: {nodes}/late_consumer.py
+            inputs: {x: src/out}
+            restart: {policy: transient, backoff: {initial: 1500ms, jitter: 0}}
+    """))
+    assert run.wait(30) == 0, run.text()
+    exits = [r["reason"] for r in run.events("node_exited", "sink")]
+    started = run.events("node_started", "sink")[-1]["timestamp"]
+    src_exit = run.events("node_exited", "src")[0]["timestamp"]
+    assert exits == ["exit_code", "normal"] and src_exit < started, run.text()
+    lines = [line.split() for line in run.lines("sink")]
+    assert [words[:4] for words in lines] == [
+        ["1", "INPUT_CLOSED", "x", "taken=0"], ["1", "STOP", "ALL_INPUTS_CLOSED", "taken=0"]]
+    waited = float(lines[0][4].removeprefix("after="))
+    assert waited < 2.5, f"INPUT_CLOSED came from the 5 s safety timer: {lines}"
