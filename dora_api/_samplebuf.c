@@ -27,6 +27,11 @@ static void release_base(SampleBuffer *self) {
 static int SampleBuffer_init(SampleBuffer *self, PyObject *args, PyObject *kwds) {
     PyObject *memory;
     if (!PyArg_ParseTuple(args, "O", &memory)) return -1;
+    if (self->exports > 0) {  /* views into the memory held now: it must stay */
+        PyErr_SetString(PyExc_BufferError,
+                        "this sample buffer has views open: it cannot be re-initialised");
+        return -1;
+    }
     release_base(self);
     if (PyObject_GetBuffer(memory, &self->base, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
         return -1;

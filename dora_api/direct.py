@@ -4,13 +4,20 @@ node's loop (on a busy machine every such hop costs a wait for a CPU).
 
 Everything else (timer ticks, STOP, INPUT_CLOSED, NODE_RESTARTED, ERROR) goes into a side
 EventQueue, looked at before the channel. A thread that adds to it while the node's thread
-is blocked on the channel puts a wake-up message on the input's key, delivered to this
-session only; `next(timeout)` is woken the same way by a small waker thread. The channel is
-the input's queue: a FIFO of queue_size (backpressure) or a ring (drop_oldest).
+is blocked on the channel has a small waker thread put a wake-up message on the input's
+key, delivered to this session only (never the adding thread itself: a put into a full
+channel blocks, and the adder may hold a lock the node's thread needs); `next(timeout)` is
+woken the same way. The channel is the input's queue: a FIFO of queue_size (backpressure).
+
+The side queue is looked at first, so what closes the input or the stream (INPUT_CLOSED,
+STOP) waits until what the channel held when it came has been handed out, as in an event
+queue: nothing of the input comes after its INPUT_CLOSED.
 """
 
 from __future__ import annotations
 
+import collections
+import threading
 import time
 from collections.abc import Callable
 
@@ -25,24 +32,31 @@ def _ignore(input_id: str) -> None:
 
 
 class DirectEvents:
-    """EventQueue's interface over one input's channel (`subscriber`), `decode(sample)`
-    giving its events (see inputs.sample_decoder) and `wake()` putting the wake-up.
-    `on_taken(input_id)` counts every input event the node takes (as EventQueue's)."""
+    """EventQueue's interface over one input's channel (`subscriber`) of `depth` samples,
+    `decode(sample)` giving its events (see inputs.SampleDecoder: `queued()` after each
+    event, `discard(sample)` for what the node will never take) and `wake()` putting the
+    wake-up. `on_taken(input_id)` counts every input event the node takes."""
 
     def __init__(self, subscriber, decode: Callable, wake: Callable[[], None],
                  on_taken: Callable[[str], None] = _ignore,
-                 on_dropped: Callable[[str], None] = _ignore):
+                 on_dropped: Callable[[str], None] = _ignore, *,
+                 input_id: str | None = None, depth: int = 64):
         self._recv, self._try_recv = subscriber.recv, subscriber.try_recv
         self._decode = decode
         self._queued = getattr(decode, "queued", None)  # delivery's ordering, after decode
         self._prepare = getattr(decode, "prepare", None)  # work to do before blocking
+        self._discard = getattr(decode, "discard", None)
         self._wake = wake
         self._on_taken = on_taken
+        self._input_id, self._depth = input_id, depth
         self._side = EventQueue(on_taken, on_dropped)
         self._waiting = False  # the node's thread is (about to be) blocked on the channel
         self._pending: dict | None = None  # an event empty() had to take to look
+        self._backlog: collections.deque[dict] = collections.deque()  # before a closing event
+        self._input_closed = False  # INPUT_CLOSED handed out: the channel only wakes us
         self._closed = False
         self._waker: Waker | None = None
+        self.drainer: threading.Thread | None = None  # after close(), until the session ends
 
     @property
     def stop_queued(self) -> bool:
@@ -57,6 +71,11 @@ class DirectEvents:
         self._nudge()
 
     def _nudge(self) -> None:
+        """Wake the node's thread if it waits on the channel; never blocks the caller."""
+        if self._waiting:
+            self._arm(time.monotonic())
+
+    def _wake_now(self) -> None:
         if self._waiting:
             try:
                 self._wake()
@@ -71,8 +90,14 @@ class DirectEvents:
             if self._pending is not None and not side.ended:  # decoded before what follows
                 event, self._pending = self._pending, None
                 return self._taken(event)
+            if self._backlog:
+                return self._taken(self._backlog.popleft())
             if not side.empty() or side.ended:
-                return side.get(0)
+                event = side.get(0)
+                if event is not None and self._closes(event):
+                    self._hold(event)
+                    continue
+                return event
             if self._closed:
                 return None
             if deadline is not None and deadline - time.monotonic() <= 0:
@@ -91,10 +116,40 @@ class DirectEvents:
             if event is not None:
                 return self._taken(event)
 
+    def _closes(self, event: dict) -> bool:
+        """`event` ends our input or the stream while the channel may hold data before it."""
+        if self._input_closed:
+            return False
+        return event["type"] == "STOP" or (event["type"] == "INPUT_CLOSED"
+                                           and event["id"] == self._input_id)
+
+    def _hold(self, event: dict) -> None:
+        """Hand out what the channel holds now (at most its depth: a busy producer cannot
+        hold `event` back for ever), then `event`."""
+        for _ in range(self._depth):
+            try:
+                sample = self._try_recv()
+            except Exception:  # the session is closing
+                break
+            if sample is None:
+                break
+            decoded = self._decode(sample)
+            if decoded is not None:
+                self._backlog.append(decoded)
+                if self._queued is not None:
+                    self._queued()
+        self._backlog.append(event)
+        self._input_closed = True
+
     def _decoded(self, sample) -> dict | None:
         """The event of `sample` to hand out now; None when there is none, or when a
         control event was queued meanwhile (a NODE_RESTARTED its decoding caused goes
-        first): then the event waits its turn behind it in the side queue."""
+        first): then the event waits its turn behind it in the side queue. After our
+        INPUT_CLOSED the channel carries only wake-ups and what comes too late."""
+        if self._input_closed:
+            if self._discard is not None:
+                self._discard(sample)
+            return None
         event = self._decode(sample)
         if event is None:
             return None
@@ -118,7 +173,7 @@ class DirectEvents:
             return None
         if deadline is not None:
             self._arm(deadline)
-        if self._prepare is not None:
+        if self._prepare is not None and not self._input_closed:
             self._prepare()
         try:
             return self._recv()
@@ -130,7 +185,7 @@ class DirectEvents:
 
     def _arm(self, deadline: float) -> None:
         if self._waker is None:
-            self._waker = Waker(self._nudge, "dora-waker")
+            self._waker = Waker(self._wake_now, "dora-waker")
         self._waker.arm(deadline)
 
     def drain(self) -> list[dict]:
@@ -141,9 +196,11 @@ class DirectEvents:
         return result
 
     def empty(self) -> bool:
-        if not self._side.empty() or self._pending is not None:
+        if self._pending is not None or self._backlog:
             return False
-        while not self._closed:
+        if not self._side.empty():
+            return False
+        while not (self._closed or self._side.ended):
             sample = self._try_recv()
             if sample is None:
                 return True
@@ -154,15 +211,25 @@ class DirectEvents:
 
     def close(self) -> None:
         """End the stream now: queued side events are still delivered, then None. What
-        waits in the channel is counted as received and never taken, as an event queue's
-        leftovers are (delivery accounting: `consumer_stopped`)."""
+        reaches the channel from now until the session closes is counted as received and
+        never taken, as an event queue's leftovers are (delivery accounting:
+        `consumer_stopped`), and an end-of-stream marker among it is still acknowledged
+        (its producer waits for that), by a thread that ends with the session."""
         self._closed = True
         self._side.close()
         self._nudge()
-        discard = getattr(self._decode, "discard", None)
-        if discard is not None:
+        if self._discard is not None and self.drainer is None:
+            self.drainer = threading.Thread(target=self._drain_channel, daemon=True,
+                                            name="dora-input-drain")
+            self.drainer.start()
+
+    def _drain_channel(self) -> None:
+        while True:
             try:
-                while (sample := self._try_recv()) is not None:
-                    discard(sample)
-            except Exception:  # the session is closing: nothing more to count
+                sample = self._recv()
+            except Exception:  # the session closed
+                return
+            try:
+                self._discard(sample)
+            except Exception:  # counting is best effort here; the thread must go on
                 pass

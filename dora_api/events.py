@@ -73,7 +73,7 @@ class EventQueue:
     def beat_into(self, heartbeat: Heartbeat) -> None:
         """From now on, taking and queueing events write `heartbeat` (the watchdog's)."""
         self._heartbeat = heartbeat
-        heartbeat.arm(not self._queue.empty())
+        heartbeat.arm(lambda: not self._queue.empty())
 
     def put_input(self, event: dict, depth: int | None, drop_oldest: bool) -> None:
         """An INPUT event; blocks while a backpressure input is full (or drops the oldest
@@ -128,7 +128,7 @@ class EventQueue:
         self._queue.put(item)
         heartbeat = self._heartbeat
         if heartbeat is not None:
-            heartbeat.queued()
+            heartbeat.queued(self._queue.empty)
 
     def get(self, timeout: float | None) -> dict | None:
         """The next event; None on timeout or once the stream has ended."""

@@ -74,9 +74,9 @@ class SampleDecoder:
         self._ready: tuple | None = None  # (attachment, memory, array) built ahead
 
     def _bind(self) -> None:
-        import pyarrow
-
-        self._py_buffer = pyarrow.py_buffer
+        """The contract's names, once; pyarrow waits for the first Arrow value (a node
+        that receives only bytes may not have it installed)."""
+        self._py_buffer = None
         self._kind_shm, self._kind_layout = contract.KIND_SHM, contract.KIND_LAYOUT
         self._kind_bytes = contract.KIND_BYTES
         self._split_stamp = contract.split_stamp
@@ -87,7 +87,7 @@ class SampleDecoder:
         if shm_prepare is not None:
             shm_prepare()
         if self._ready is None and self._repeats and self._last is not None:
-            memory = bytearray(self._size)
+            memory = bytearray(self._size)  # (pyarrow is bound: a layout came before)
             try:
                 array = contract.decode_array(self._last, 2, self._py_buffer(memory))
             except Exception:
@@ -101,6 +101,14 @@ class SampleDecoder:
             self._delivery.queued(self._id, self._position)
 
     def __call__(self, sample) -> dict | None:
+        """Never raises: what cannot be read becomes an ERROR event (the input's thread,
+        or the node's own loop, must survive any sample)."""
+        try:
+            return self._decode(sample)
+        except Exception as exc:
+            return self._error(exc)
+
+    def _decode(self, sample) -> dict | None:
         self._position = None
         attachment = sample.attachment
         if attachment is None:  # plain bytes from a sender outside the contract
@@ -152,6 +160,10 @@ class SampleDecoder:
             value = ready[2]
         else:
             self._ready = None
+            if self._py_buffer is None:
+                import pyarrow
+
+                self._py_buffer = pyarrow.py_buffer
             try:
                 value = contract.decode_array(raw, 2, self._py_buffer(payload))
             except Exception as exc:

@@ -47,10 +47,10 @@ class Outputs:
                  is_alive, direct, stamp: Callable[[str, bytes | None], bytes]):
         self._ns = ns
         self._stamp = stamp  # every data message carries its position (dora_api.delivery)
+        self._is_alive = is_alive
         self._id = config.node_id
         self._declared = list(config.outputs)
         self._consumers = {output: tuple(nodes) for output, nodes in config.consumers.items()}
-        self._is_alive = is_alive
         self._put_kind = zenoh.SampleKind.PUT
         publish = dict(congestion_control=zenoh.CongestionControl.BLOCK,
                        reliability=zenoh.Reliability.RELIABLE)
@@ -118,7 +118,7 @@ class Outputs:
         slot = self._acquire(output_id, arrow.size)
         if slot is None:
             return False
-        base = slot.segment.address
+        base = slot.segment.address + contract.SEGMENT_DATA_OFFSET
         for position, buffer in arrow.parts:
             copy_into(base + position, buffer)
         self.publish_slot(output_id, publisher, slot, holders, arrow.header, metadata)
@@ -137,8 +137,14 @@ class Outputs:
         return self._acquire(output_id, size)
 
     def _acquire(self, output_id: str, size: int) -> Slot | None:
+        """A slot for a value of `size` bytes, its generation word already written (before
+        any byte of the value: a reader copying out the old one sees the change)."""
         self._collect_releases()
-        return self.pool(output_id).acquire(size, wait=self._wait_for_release)
+        slot = self.pool(output_id).acquire(size + contract.SEGMENT_DATA_OFFSET,
+                                            wait=self._wait_for_release)
+        if slot is not None:
+            slot.segment.mark(slot.generation)
+        return slot
 
     def send_raw(self, output_id: str, publisher, slot: Slot | None, memory, length: int,
                  metadata: dict | None) -> None:
@@ -157,8 +163,9 @@ class Outputs:
     def publish_slot(self, output_id: str, publisher, slot: Slot, holders: tuple[str, ...],
                      header: bytes, metadata: dict | None) -> None:
         """Send the descriptor of the value now in `slot`."""
-        descriptor = contract.ShmDescriptor(slot.segment.name, slot.segment.capacity, 0,
-                                            slot.index, slot.generation, holders)
+        descriptor = contract.ShmDescriptor(slot.segment.name, slot.segment.capacity,
+                                            contract.SEGMENT_DATA_OFFSET, slot.index,
+                                            slot.generation, holders)
         self._pools[output_id].publish(slot, holders)  # before the put: releases may be fast
         attachment = contract.encode_shm_attachment(descriptor, metadata, header)
         publisher.put(b"", attachment=self._stamp(output_id, attachment))
@@ -177,6 +184,9 @@ class Outputs:
                 holders += (r.holder for r in mine)
             elif mine or self._is_alive(consumer):
                 return None
+            # else: not there (dead, or restarting and not seen yet). If it comes up in
+            # time to get this value it copies it out, and the generation word at the
+            # segment's start tells it whether we reused the slot meanwhile.
         return tuple(holders)
 
     def in_use(self, output_id: str) -> int:

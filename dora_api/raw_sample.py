@@ -17,6 +17,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from dora_api import contract
+
 __all__ = ["SampleHandler", "sample_buffer_type"]
 
 _OPEN, _SENT, _DROPPED = range(3)
@@ -70,8 +72,8 @@ class SampleHandler:
         self._outputs, self._output_id, self._publisher = outputs, output_id, publisher
         self._metadata, self._length = metadata, data_len
         self._slot = outputs.raw_slot(output_id, data_len) if publisher is not None else None
-        self._memory: Any = self._slot.segment.view(0, data_len) if self._slot is not None \
-            else bytearray(data_len)
+        self._memory: Any = bytearray(data_len) if self._slot is None else \
+            self._slot.segment.view(contract.SEGMENT_DATA_OFFSET, data_len)
         self._buffer = sample_buffer_type()(self._memory)
         self._view: memoryview | None = None
         self._state = _OPEN
@@ -104,10 +106,16 @@ class SampleHandler:
         if self._publisher is None:  # nobody consumes this output
             self._let_go()
             return
-        self._outputs.send_raw(self._output_id, self._publisher, self._slot, self._memory,
-                               self._length, self._metadata)
-        self._slot = None
-        self._let_go()
+        try:
+            self._outputs.send_raw(self._output_id, self._publisher, self._slot,
+                                   self._memory, self._length, self._metadata)
+        except BaseException:
+            if self._slot is not None:  # not sent after all: the slot is free again
+                self._outputs.pool(self._output_id).cancel(self._slot)
+            raise
+        finally:
+            self._slot = None
+            self._let_go()
 
     def __enter__(self):
         return self.as_buffer()
@@ -121,7 +129,11 @@ class SampleHandler:
             self._state = _DROPPED
             self._buffer.invalidate()
             if self._slot is not None:
-                self._outputs.pool(self._output_id).cancel(self._slot)
+                pool = self._outputs.pool(self._output_id)
+                if self._buffer.exports:  # a view can still write into it: never reuse
+                    pool.retire(self._slot)
+                else:
+                    pool.cancel(self._slot)
                 self._slot = None
             self._let_go()
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import mmap
 import os
 
+from dora_api import contract
+
 __all__ = ["SHM_DIR", "Segment", "shm_available", "shm_domain", "copy_into", "map_readonly",
            "unlink_quietly"]
 
@@ -61,9 +63,17 @@ class Segment:
         self._anchor = ctypes.c_char.from_buffer(self._map)  # pins the map while we use it
         self.address = ctypes.addressof(self._anchor)
 
+    def mark(self, generation: int) -> None:
+        """Write the generation of the value about to be written (the segment's header)."""
+        contract.SEGMENT_GENERATION.pack_into(self._map, 0, generation)
+
     def view(self, offset: int, size: int) -> memoryview:
         """A writable view of `size` bytes at `offset` (for send_output_raw)."""
         return memoryview(self._map)[offset:offset + size]
+
+    def unlink(self) -> None:
+        """No new reader can open it; every mapping (ours too) stays valid."""
+        unlink_quietly(self.name)
 
     def close(self) -> None:
         unlink_quietly(self.name)

@@ -120,18 +120,26 @@ class SegmentPool:
                     if not slot.holders:
                         self._free(slot)
 
+    def retire(self, slot: Slot) -> None:
+        """`slot` was acquired but must never carry a value again (a view the node still
+        has can write into it): unlink its segment; the index gets a new one later."""
+        with self._changed:
+            if slot.segment is not None:
+                self._retire(slot)
+
     def in_use(self) -> int:
         with self._changed:
             return sum(slot.busy and slot.segment is not None for slot in self._slots)
 
     def close(self) -> None:
-        """Unlink every segment (consumers' mappings stay valid until they unmap)."""
+        """Unlink every segment (consumers' mappings stay valid until they unmap). Our
+        own mappings stay until the process ends: another thread of the node may still be
+        copying into one (a send racing the close), and unmapping under it would crash."""
         with self._changed:
             self._closed = True
             for slot in self._slots:
                 if slot.segment is not None:
-                    slot.segment.close()
-            self._slots = []
+                    slot.segment.unlink()
             self._changed.notify_all()
 
     # -- internals (under the lock) --------------------------------------------------

@@ -2,9 +2,11 @@
 Arrow array whose buffers point into it, and release the value when it is collected.
 
 The array's memory is a `pa.foreign_buffer` whose base is a `_Hold`: when the last view of
-the value (the array, a slice, a numpy view of it) is gone, the hold's `__del__` puts a
-release message for the producer. A receiver the descriptor does not name as a holder
-(it appeared after the value was sent) copies the value out instead of holding it.
+the value (the array, a slice, a numpy view of it) is gone, the hold's `__del__` lets go.
+The producer knows one holder per process, so when several inputs of this process get
+the same output (two operators of one runtime node), the release goes out once every one
+of them has had the value and let it go. A receiver the descriptor does not name as a
+holder copies the value out instead of holding it.
 """
 
 from __future__ import annotations
@@ -34,21 +36,18 @@ class _Mapping:
 
 
 class _Hold:
-    """Keeps a mapping alive for one received value; its end releases the value (none
+    """Keeps a mapping alive for one received value; its end lets go of the value (not
     while `message` is None: an array built ahead that was never handed out)."""
 
-    __slots__ = ("put", "key", "message", "mapping")
+    __slots__ = ("reader", "key", "message", "mapping")
 
-    def __init__(self, put, key: str, message: bytes | None, mapping: _Mapping):
-        self.put, self.key, self.message, self.mapping = put, key, message, mapping
+    def __init__(self, reader: SegmentReader, key: str, message: bytes | None,
+                 mapping: _Mapping):
+        self.reader, self.key, self.message, self.mapping = reader, key, message, mapping
 
     def __del__(self) -> None:
-        if self.message is None:
-            return
-        try:
-            self.put(self.key, self.message)
-        except Exception:  # our session is closed: the producer sees our token end instead
-            pass
+        if self.message is not None:
+            self.reader._let_go(self.key, self.message)
 
 
 class SegmentReader:
@@ -62,10 +61,42 @@ class SegmentReader:
         self._holder = holder
         self._maps: dict[str, _Mapping] = {}
         self._lock = threading.Lock()
+        self._inputs: dict[tuple[str, str], int] = {}  # release key, output -> our inputs
+        # (release key, message) -> [inputs yet to get the value, holds not yet let go]
+        self._held: dict[tuple[str, bytes], list[int]] = {}
 
     def value_for(self, producer: str, output: str) -> _InputValues:
         """The `shm_value` of an input fed by `producer`'s `output` (see inputs)."""
-        return _InputValues(self, self._ns.release(producer), output)
+        key = self._ns.release(producer)
+        with self._lock:
+            self._inputs[key, output] = self._inputs.get((key, output), 0) + 1
+        return _InputValues(self, key, output)
+
+    def _holding(self, key: str, output: str, message: bytes) -> None:
+        """One of our inputs got the value `message` releases."""
+        with self._lock:
+            entry = self._held.get((key, message))
+            if entry is None:
+                entry = self._held[key, message] = [self._inputs.get((key, output), 1), 0]
+            entry[0] -= 1
+            entry[1] += 1
+
+    def _let_go(self, key: str, message: bytes) -> None:
+        """A hold ended: release once every input of ours got the value and let it go.
+        (An input that never gets it, because it closed first, keeps the slot until our
+        reader token ends: the producer then frees all we held.)"""
+        with self._lock:
+            entry = self._held.get((key, message))
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] > 0 or entry[0] > 0:
+                return
+            del self._held[key, message]
+        try:
+            self._put(key, message)
+        except Exception:  # our session is closed: the producer sees our token end instead
+            pass
 
     def _mapping(self, name: str, capacity: int) -> _Mapping:
         with self._lock:
@@ -109,7 +140,7 @@ class _InputValues:
                 mapping = self._reader._maps.get(place[0])
                 if mapping is None:
                     continue
-                hold = _Hold(self._reader._put, self._key, None, mapping)
+                hold = _Hold(self._reader, self._key, None, mapping)
                 try:  # over what the segment holds now: it may not validate as this type
                     array = self._build(mapping, place, hold, self._header, 0)
                 except Exception:
@@ -126,18 +157,24 @@ class _InputValues:
             reader._holder, self._output, descriptor.slot, descriptor.generation))
         header = attachment[header_start:]
         ready = self._ready.pop(place, None)
+        if held:
+            reader._holding(self._key, self._output, message)
         if held and ready is not None and ready[0] == header:
-            ready[1].message = message  # from now on, collecting it releases the slot
+            ready[1].message = message  # from now on, collecting it lets go of the value
             value = ready[2]
         else:
             try:
                 mapping = reader._mapping(descriptor.segment, descriptor.capacity)
             except OSError:
                 if held:
-                    reader._put(self._key, message)  # we cannot hold what we cannot map
+                    reader._let_go(self._key, message)  # we cannot hold what we cannot map
                 raise
-            hold = _Hold(reader._put, self._key, message, mapping) if held else None
-            value = self._build(mapping, place, hold, attachment, header_start)
+            if held:
+                hold = _Hold(reader, self._key, message, mapping)
+                value = self._build(mapping, place, hold, attachment, header_start)
+            else:
+                value = self._copy(mapping, place, descriptor.generation, attachment,
+                                   header_start)
         if header != self._header:
             self._header, self._ready = header, {}
         if place in self._recent:
@@ -153,8 +190,22 @@ class _InputValues:
 
         _, capacity, offset = place
         size = capacity - offset
-        if hold is not None:
-            region = pa.foreign_buffer(mapping.whole.address + offset, size, base=hold)
-        else:  # not ours to hold: a copy
-            region = pa.py_buffer(mapping.whole.slice(offset, size).to_pybytes())
+        region = pa.foreign_buffer(mapping.whole.address + offset, size, base=hold)
+        return contract.decode_array(header, start, region)
+
+    @staticmethod
+    def _copy(mapping: _Mapping, place, generation: int, header: bytes, start: int):
+        """A value we do not hold (we came up after it was sent): copied out, and valid
+        only if its producer did not reuse the slot meanwhile (the generation word, which
+        it writes before the value, is the same after the copy as before)."""
+        import pyarrow as pa
+
+        _, capacity, offset = place
+        before = contract.SEGMENT_GENERATION.unpack_from(mapping.map, 0)[0]
+        region = pa.py_buffer(mapping.whole.slice(offset, capacity - offset).to_pybytes())
+        after = contract.SEGMENT_GENERATION.unpack_from(mapping.map, 0)[0]
+        if not before == after == generation:
+            raise contract.ContractError(
+                "a shared-memory value was reused by its producer before this node could "
+                "copy it (it started while the value was on its way)")
         return contract.decode_array(header, start, region)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from dora_api import contract, shm
 from dora_api.direct import DirectEvents
-from dora_api.events import EventQueue
+from dora_api.events import DEFAULT_BACKPRESSURE_DEPTH, EventQueue
 from dora_api.inputs import CHANNEL_DEPTH, input_channel, sample_decoder, start_input
 
 if TYPE_CHECKING:
@@ -47,8 +47,8 @@ def subscribe_inputs(session, zenoh, config: contract.NodeConfig,
     if direct:
         ((input_id, (node, output)),) = sources.items()
         key = ns.output(node, output)
-        subscriber = session.declare_subscriber(key, input_channel(zenoh,
-                                                                   config.inputs[input_id]))
+        spec = config.inputs[input_id]
+        subscriber = session.declare_subscriber(key, input_channel(zenoh, spec))
         made.handles.append(subscriber)
         local = zenoh.Locality.SESSION_LOCAL
 
@@ -57,7 +57,8 @@ def subscribe_inputs(session, zenoh, config: contract.NodeConfig,
                         allowed_destination=local)
 
         made.events = DirectEvents(subscriber, decoders[input_id], wake_up,
-                                   delivery.taken, delivery.dropped)
+                                   delivery.taken, delivery.dropped, input_id=input_id,
+                                   depth=spec.queue_size or DEFAULT_BACKPRESSURE_DEPTH)
         return made
     for input_id, (node, output) in sources.items():
         subscriber = session.declare_subscriber(ns.output(node, output),

@@ -54,17 +54,18 @@ class Heartbeat:
                 pass
         return cls(page)
 
-    def arm(self, waiting: bool) -> None:
-        """Start beating: until now the supervisor ignored the page (start-up)."""
+    def arm(self, waiting: bool | Callable[[], bool]) -> None:
+        """Start beating: until now the supervisor ignored the page (start-up). `waiting`
+        may be asked under the lock (a queue's `not empty()`)."""
         with self._lock:
-            self._waiting = waiting
+            self._waiting = waiting() if callable(waiting) else waiting
             contract.arm_heartbeat(self._page, time.monotonic(), self._waiting)
 
-    def queued(self) -> None:
+    def queued(self, is_empty: Callable[[], bool]) -> None:
         """An event was queued (already in the queue): if none was waiting, events wait
-        from now on."""
+        from now on, unless the node took it already (asked under the lock)."""
         with self._lock:
-            if not self._waiting:
+            if not self._waiting and not is_empty():
                 self._waiting = True
                 contract.write_heartbeat(self._page, HeartbeatField.WAITING_SINCE,
                                          time.monotonic())

@@ -62,7 +62,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ShmDescriptor", "encode_value", "decode_value", "encode_attachment",
         "decode_attachment", "encode_shm_attachment", "decode_shm_descriptor",
         "arrow_layout_of", "pack_region", "inline_message", "encode_arrow_ipc",
-        "WAKE_ATTACHMENT", "is_wake",
+        "WAKE_ATTACHMENT", "is_wake", "SEGMENT_GENERATION", "SEGMENT_DATA_OFFSET",
     ),
     "arrow_layout": (
         "ArrowLayout", "array_layout", "decode_array", "BUFFER_ALIGNMENT", "uint8_header",
@@ -103,7 +103,7 @@ __all__ = [
     "KIND_FLUSH", "ShmDescriptor", "encode_value", "decode_value", "encode_attachment",
     "decode_attachment", "encode_shm_attachment", "decode_shm_descriptor",
     "arrow_layout_of", "pack_region", "inline_message", "encode_arrow_ipc",
-    "WAKE_ATTACHMENT", "is_wake", "ArrowLayout", "array_layout", "decode_array",
+    "WAKE_ATTACHMENT", "is_wake", "SEGMENT_GENERATION", "SEGMENT_DATA_OFFSET", "ArrowLayout", "array_layout", "decode_array",
     "BUFFER_ALIGNMENT", "uint8_header", "parse_timer", "TIMER_PREFIX", "zenoh_config",
     "TlsFiles", "unix_endpoint", "unix_socket_of", "PROTOCOL_VERSION", "LOCAL_MACHINE",
     "check_machine_name", "MachineKeys", "DaemonInfo", "JoinReply", "SpawnNode", "KillNode",

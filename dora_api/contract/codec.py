@@ -37,8 +37,7 @@ __all__ = ["KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH",
            "ShmDescriptor", "encode_value", "decode_value", "encode_attachment",
            "decode_attachment", "encode_shm_attachment", "decode_shm_descriptor",
            "arrow_layout_of", "pack_region", "inline_message", "encode_arrow_ipc",
-           "WAKE_ATTACHMENT",
-           "is_wake"]
+           "WAKE_ATTACHMENT", "is_wake", "SEGMENT_GENERATION", "SEGMENT_DATA_OFFSET"]
 
 KIND_BYTES = ord("b")
 KIND_ARROW = ord("a")  # IPC stream: the fallback
@@ -51,6 +50,11 @@ _HAS_METADATA = 1
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _SHM_FIXED = struct.Struct("<QQIQ")  # capacity, region offset, slot, generation
+# A segment starts with the generation of the value in it (written before the value), so
+# a reader that copies a value it does not hold can tell whether it was reused meanwhile;
+# the value's buffer region starts at SEGMENT_DATA_OFFSET (64: aligned for any buffer).
+SEGMENT_GENERATION = struct.Struct("<Q")
+SEGMENT_DATA_OFFSET = 64
 _PADDING = bytes(BUFFER_ALIGNMENT)
 _encode_json = json.JSONEncoder(default=str, separators=(",", ":")).encode
 

@@ -121,3 +121,17 @@ def test_nodes_die_with_a_killed_coordinator(dora_run, dataflow):
     run.proc.wait(5)
     wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE
                                for p in nodes), 3, "the nodes to exit after the coordinator")
+
+
+@pytest.mark.parametrize("inputs", ["{a: src/out}", "{a: src/out, b: src/out}"],
+                         ids=["one input", "two inputs"])
+def test_a_node_without_pyarrow_receives_bytes(dora_run, dataflow, inputs):
+    """pyarrow is optional: bytes never need it, on either way inputs are read."""
+    run = dora_run(dataflow(f"""
+        nodes:
+          - {{id: src, path: {{nodes}}/counter_source.py, args: --count 50, outputs: [out]}}
+          - {{id: sink, path: {{nodes}}/no_arrow_sink.py, inputs: {inputs}}}
+    """))
+    assert run.wait(30) == 0, run.text()
+    expected = 50 * inputs.count("src/out")
+    assert run.lines("sink") == [f"TAKEN {expected}"], run.text()

@@ -8,6 +8,7 @@ import threading
 import time
 
 from dora_api.direct import DirectEvents
+from tests.conftest import wait_until
 
 WAKE = "wake"
 
@@ -197,3 +198,60 @@ def test_empty_looking_ahead_keeps_the_order_too():
     assert not events.empty()  # decoded 0 ahead; its NODE_RESTARTED is queued behind it
     got = [(e["type"], e["value"]) for e in iter(lambda: events.get(0), None)]
     assert got == [("INPUT", 0), ("NODE_RESTARTED", None), ("INPUT", 1)]
+
+
+def test_input_closed_and_stop_come_after_what_the_channel_held():
+    """Side events go first, but not those that end the input: its data comes before."""
+    channel = Channel()
+    events = DirectEvents(channel, lambda s: None if s == WAKE else s, channel.wake,
+                          input_id="in", depth=8)
+    for n in range(3):
+        channel.items.put(data(n))
+    events.put({"type": "INPUT_CLOSED", "id": "in", "value": None})
+    events.put({"type": "STOP", "id": "ALL_INPUTS_CLOSED", "value": None})
+    got = [(e["type"], e["value"]) for e in [events.get(0)]]  # held: data comes first
+    channel.items.put(data(99))  # too late: it came after INPUT_CLOSED was decided
+    got += [(e["type"], e["value"] if e["type"] == "INPUT" else e["id"])
+            for e in iter(lambda: events.get(0), None)]
+    assert got == [("INPUT", 0), ("INPUT", 1), ("INPUT", 2), ("INPUT_CLOSED", "in"),
+                   ("STOP", "ALL_INPUTS_CLOSED")]
+
+
+def test_a_busy_channel_holds_a_stop_back_by_at_most_its_depth():
+    channel = Channel()
+    events = DirectEvents(channel, lambda s: None if s == WAKE else s, channel.wake,
+                          input_id="in", depth=4)
+    for n in range(10):
+        channel.items.put(data(n))
+    events.put({"type": "STOP", "id": "MANUAL", "value": None})
+    got = [e.get("value") if e["type"] == "INPUT" else e["type"]
+           for e in iter(lambda: events.get(0), None)]
+    assert got == [0, 1, 2, 3, "STOP"]
+    assert events.empty()  # after STOP nothing more comes, however full the channel
+
+
+def test_a_side_event_never_blocks_the_thread_that_adds_it():
+    """The wake-up goes through the waker thread: a wake-up put that blocks (a full
+    channel) must not block whoever adds the event (it may hold a lock the node needs)."""
+    channel = Channel()
+    release = threading.Event()
+    woken = threading.Event()
+
+    def blocking_wake():
+        woken.set()
+        release.wait(10)
+        channel.items.put(WAKE)
+
+    events = DirectEvents(channel, lambda s: None if s == WAKE else s, blocking_wake)
+    reader = threading.Thread(target=lambda: events.get(5), daemon=True)
+    reader.start()
+    wait_until(lambda: events._waiting, 5, "the reader waiting on the channel")
+    putter = threading.Thread(target=events.put, args=({"type": "NODE_RESTARTED",
+                                                         "id": "up"},), daemon=True)
+    putter.start()
+    assert woken.wait(5)  # the wake-up is blocked now ...
+    putter.join(5)
+    assert not putter.is_alive() and not release.is_set()  # ... and put() has returned
+    release.set()
+    reader.join(5)
+    assert not reader.is_alive()

@@ -8,17 +8,11 @@ import time
 import pytest
 
 from dora_api.events import DEFAULT_BACKPRESSURE_DEPTH, EventQueue
+from tests.conftest import wait_until
 
 
 def event(input_id: str, n: int) -> dict:
     return {"type": "INPUT", "id": input_id, "value": n, "metadata": {}, "kind": "dora"}
-
-
-def wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.001)
 
 
 def test_events_come_out_in_order_across_inputs_and_control():
@@ -41,8 +35,8 @@ def test_a_full_backpressure_input_blocks_its_producer_until_the_consumer_takes(
 
     thread = threading.Thread(target=producer, daemon=True)
     thread.start()
-    wait_until(lambda: len(produced) == 3)
-    time.sleep(0.05)
+    wait_until(lambda: "a" in events._gates and events._gates["a"].waiting, 5,
+               "the producer blocked on the full input")
     assert len(produced) == 3  # blocked, nothing dropped
     assert [events.get(1).get("value") for _ in range(10)] == list(range(10))
     thread.join(5)
@@ -102,8 +96,7 @@ def test_close_delivers_what_is_queued_then_ends_and_wakes_a_waiting_consumer():
     got = []
     thread = threading.Thread(target=lambda: got.append(waiter.get(None)), daemon=True)
     thread.start()
-    time.sleep(0.02)
-    waiter.close()
+    waiter.close()  # whether it already waits or not: it ends with None
     thread.join(5)
     assert got == [None]
 

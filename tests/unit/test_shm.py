@@ -148,3 +148,81 @@ def test_release_messages_and_reader_tokens_round_trip():
     for key in (ns.reader("cam", "x", "d"), ns.alive("cam", 2), ns.reader("cam", 2, "d") + "/e"):
         with pytest.raises(ContractError):
             ns.parse_reader(key)
+
+
+def descriptor_attachment(segment: Segment, slot: int, generation: int, holders, array):
+    """What a producer sends for `array`, written into `segment` at its data offset."""
+    import pyarrow as pa
+
+    layout = contract.arrow_layout_of(array)
+    for position, buffer in layout.parts:
+        copy_into(segment.address + contract.SEGMENT_DATA_OFFSET + position, buffer)
+    descriptor = contract.ShmDescriptor(segment.name, segment.capacity,
+                                        contract.SEGMENT_DATA_OFFSET, slot, generation,
+                                        tuple(holders))
+    attachment = contract.encode_shm_attachment(descriptor, None, layout.header)
+    kind, metadata, start = contract.decode_attachment(attachment)
+    assert kind == contract.KIND_SHM and isinstance(array, pa.Array)
+    return attachment, start
+
+
+def test_a_value_shared_by_two_inputs_of_one_process_is_released_once_both_let_go(
+        dataflow_id):
+    import gc
+
+    import pyarrow as pa
+
+    from dora_api.shm_reader import SegmentReader
+
+    released = []
+    reader = SegmentReader(lambda key, message: released.append(message),
+                           Namespace("lab", dataflow_id), "sink/1")
+    first, second = reader.value_for("cam", "image"), reader.value_for("cam", "image")
+    segment = Segment(contract.shm_segment_name(dataflow_id, "cam", os.getpid(), 0), 1 << 16)
+    segment.mark(3)
+    try:
+        attachment, start = descriptor_attachment(segment, 0, 3, ["sink/1"],
+                                                  pa.array(range(100), pa.int64()))
+        a = first(attachment, start, {})
+        del a
+        gc.collect()
+        assert released == []  # the other input has not had it yet
+        b = second(attachment, start, {})
+        assert b.to_pylist() == list(range(100))
+        assert released == []  # it still holds it
+        del b
+        gc.collect()
+        assert [contract.decode_release(m) for m in released] == [
+            ReleaseMessage("sink/1", "image", 0, 3)]
+    finally:
+        segment.close()
+
+
+def test_a_value_copied_by_a_non_holder_is_refused_if_its_slot_was_reused(dataflow_id):
+    import pyarrow as pa
+
+    from dora_api.shm_reader import SegmentReader
+
+    reader = SegmentReader(lambda key, message: None, Namespace("lab", dataflow_id), "late/1")
+    values = reader.value_for("cam", "image")
+    segment = Segment(contract.shm_segment_name(dataflow_id, "cam", os.getpid(), 0), 1 << 16)
+    try:
+        segment.mark(7)
+        attachment, start = descriptor_attachment(segment, 0, 7, ["sink/1"],
+                                                  pa.array([1, 2, 3], pa.int32()))
+        assert values(attachment, start, {}).to_pylist() == [1, 2, 3]  # a copy, still good
+        segment.mark(8)  # the producer took the slot for its next value
+        with pytest.raises(ContractError, match="reused"):
+            values(attachment, start, {})
+    finally:
+        segment.close()
+
+
+def test_a_retired_slot_is_never_handed_out_again(pool):
+    slot = pool.acquire(1000)
+    view = slot.segment.view(contract.SEGMENT_DATA_OFFSET, 100)
+    pool.retire(slot)
+    again = pool.acquire(1000)
+    assert again is slot and again.segment is not None  # the index, with a new segment
+    view[:3] = b"old"  # the old mapping stays valid for whoever still writes into it
+    assert bytes(again.segment.view(contract.SEGMENT_DATA_OFFSET, 3)) != b"old"
