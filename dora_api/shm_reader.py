@@ -165,9 +165,13 @@ class _InputValues:
         else:
             try:
                 mapping = reader._mapping(descriptor.segment, descriptor.capacity)
-            except OSError:
+            except OSError as exc:
                 if held:
                     reader._let_go(self._key, message)  # we cannot hold what we cannot map
+                if isinstance(exc, FileNotFoundError):
+                    raise contract.ContractError(
+                        "the shared-memory segment of this value is gone: its producer "
+                        "ended (restarted) before this node read it") from None
                 raise
             if held:
                 hold = _Hold(reader, self._key, message, mapping)

@@ -23,7 +23,7 @@ import time
 
 import structlog
 
-from dora_supervisor import control_paths, logs, orphans, rundirs
+from dora_supervisor import control_paths, logs, orphans
 from dora_supervisor import control_protocol as proto
 from dora_supervisor.control_server import serving
 from dora_supervisor.control_service import ControlService
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.ftruncate(lock, 0)
         os.write(lock, f"{os.getpid()}\n".encode())
-        rundirs.sweep()  # what a killed coordinator or daemon left in the temp directory
+        orphans.sweep_left_by_the_killed()
         stale = True
         try:  # left by a coordinator that was killed
             os.unlink(control_paths.coordinator_socket(directory))

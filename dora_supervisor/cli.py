@@ -139,7 +139,7 @@ def _stop_after(coordinator, dataflow_id: str) -> None:
 
 
 def _run(args) -> int:
-    from dora_supervisor import orphans, rundirs
+    from dora_supervisor import orphans
     from dora_supervisor.build import run_builds
     from dora_supervisor.control_server import foreground_control
     from dora_supervisor.coordinator import Coordinator
@@ -157,7 +157,7 @@ def _run(args) -> int:
 
         dataflow = attrs.evolve(dataflow, name=args.name)
 
-    rundirs.sweep()  # what a killed coordinator or daemon left in the temp directory
+    orphans.sweep_left_by_the_killed()
 
     async def foreground():
         async with Coordinator(args.log_format, args.out_dir) as coordinator, \

@@ -83,10 +83,10 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if not os.path.isdir(args.working_dir):
         raise DoraError(f"--working-dir {args.working_dir}: not a directory")
-    from dora_supervisor import orphans, rundirs
+    from dora_supervisor import orphans
 
     started = time.time()
-    rundirs.sweep()  # what a killed coordinator or daemon left in the temp directory
+    orphans.sweep_left_by_the_killed()
     try:
         return serve(args.machine, settings, os.path.abspath(args.working_dir),
                      args.log_format)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["sweep_zenoh_segments", "SHM_DIR", "MIN_AGE_S", "COARSE_S"]
+__all__ = ["sweep_zenoh_segments", "sweep_left_by_the_killed", "SHM_DIR", "MIN_AGE_S",
+           "COARSE_S"]
 
 SHM_DIR = "/dev/shm"
 MIN_AGE_S = 0.1  # younger than this, its creator may not have locked it yet
@@ -61,3 +62,13 @@ def _lock_holders(locks_file: str) -> dict[tuple[int, int, int], set[int]]:
             except ValueError:
                 continue
     return holders
+
+
+def sweep_left_by_the_killed() -> None:
+    """At the start of `dora run`, `dora up` and `dora daemon`: what earlier coordinators,
+    daemons and nodes could not remove because they were SIGKILLed (private temporary
+    directories, dataflow segments in /dev/shm). Never raises."""
+    from dora_supervisor import rundirs, shm_cleanup
+
+    rundirs.sweep()
+    shm_cleanup.remove_orphaned_segments()

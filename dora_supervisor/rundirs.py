@@ -14,7 +14,7 @@ import tempfile
 
 import psutil
 
-__all__ = ["make", "sweep"]
+__all__ = ["make", "sweep", "running"]
 
 _PREFIX = "dora-"
 _NAME = re.compile(r"^dora-[a-z]+-([0-9]+)-[A-Za-z0-9_]+$")
@@ -38,7 +38,7 @@ def sweep(directory: str | None = None) -> list[str]:
     removed = []
     for name in names:
         match = _NAME.match(name)
-        if match is None or _alive(int(match.group(1))):
+        if match is None or running(int(match.group(1))):
             continue
         path = os.path.join(directory, name)
         try:
@@ -52,7 +52,7 @@ def sweep(directory: str | None = None) -> list[str]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def running(pid: int) -> bool:
     """Still running (a zombie is not: a killed coordinator whose parent never reaps it
     stays one, as under a container's init)."""
     if pid == os.getpid():

@@ -37,7 +37,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "keys": (
         "Namespace", "TokenKind", "PeerToken", "ReaderToken", "ALL_NODES",
-        "is_builtin_source", "split_source", "shm_segment_name", "shm_segment_glob",
+        "is_builtin_source", "split_source", "shm_segment_name", "shm_segment_glob", "shm_segment_maker",
     ),
     "messages": (
         "StopMessage", "RestartedMessage", "FailedMessage", "ControlMessage",
@@ -89,7 +89,7 @@ __all__ = [
     "InputConfig", "OperatorConfig", "NodeConfig", "encode_config", "decode_config",
     "config_from_environ", "Namespace", "TokenKind", "PeerToken", "ReaderToken",
     "ALL_NODES", "is_builtin_source", "split_source", "shm_segment_name",
-    "shm_segment_glob", "StopMessage", "RestartedMessage", "FailedMessage",
+    "shm_segment_glob", "shm_segment_maker", "StopMessage", "RestartedMessage", "FailedMessage",
     "ControlMessage", "encode_control", "decode_control", "ClosingNote", "FlushedNote",
     "MovedNote", "PipeNote", "encode_note", "decode_note", "Position", "stamp_attachment",
     "split_stamp", "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",

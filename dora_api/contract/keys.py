@@ -25,7 +25,8 @@ from dora_api.contract.errors import ContractError
 from dora_api.contract.logs import LEVELS, LOG_SOURCE, LogFilter
 
 __all__ = ["Namespace", "TokenKind", "PeerToken", "ReaderToken", "ALL_NODES",
-           "is_builtin_source", "split_source", "shm_segment_name", "shm_segment_glob"]
+           "is_builtin_source", "split_source", "shm_segment_name", "shm_segment_glob",
+           "shm_segment_maker"]
 
 ALL_NODES = "all"  # `to/all`: a control message for every node
 _BUILTIN_PREFIX = "dora/"
@@ -167,6 +168,17 @@ def is_builtin_source(source: str) -> bool:
 def shm_segment_name(dataflow_id: str, node: str, pid: int, number: int) -> str:
     """The name (under /dev/shm) of a shared-memory segment `node` (process `pid`) made."""
     return f"dora-{dataflow_id}{_SEGMENT_SEPARATOR}{node}{_SEGMENT_SEPARATOR}{pid}-{number}"
+
+
+def shm_segment_maker(name: str) -> int | None:
+    """The pid of the process that made segment `name`; None: not a dora segment."""
+    if not name.startswith("dora-"):
+        return None
+    parts = name.split(_SEGMENT_SEPARATOR)
+    pid, _, number = parts[-1].partition("-")
+    if len(parts) != 3 or not (_NUMBER.match(pid) and _NUMBER.match(number)):
+        return None
+    return int(pid)
 
 
 def shm_segment_glob(dataflow_id: str, node: str | None = None) -> str:

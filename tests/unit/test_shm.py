@@ -226,3 +226,28 @@ def test_a_retired_slot_is_never_handed_out_again(pool):
     assert again is slot and again.segment is not None  # the index, with a new segment
     view[:3] = b"old"  # the old mapping stays valid for whoever still writes into it
     assert bytes(again.segment.view(contract.SEGMENT_DATA_OFFSET, 3)) != b"old"
+
+
+def test_orphaned_segments_are_those_of_dead_makers_and_old_enough(tmp_path):
+    import subprocess
+    import sys
+
+    from dora_supervisor.shm_cleanup import ORPHAN_AGE_S, remove_orphaned_segments
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead, alive = child.pid, os.getpid()
+    names = {"dead-old": contract.shm_segment_name("u1", "cam", dead, 0),
+             "dead-new": contract.shm_segment_name("u1", "cam", dead, 1),
+             "alive-old": contract.shm_segment_name("u1", "cam", alive, 0),
+             "zenoh": "abc123.zenoh", "other": "dora-something-else"}
+    old = time.time() - ORPHAN_AGE_S - 5
+    for key, name in names.items():
+        (tmp_path / name).write_bytes(b"x")
+        if key.endswith("old") or key in ("zenoh", "other"):
+            os.utime(tmp_path / name, (old, old))
+    assert remove_orphaned_segments(str(tmp_path)) == [names["dead-old"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        n for k, n in names.items() if k != "dead-old")
+    assert contract.shm_segment_maker(names["alive-old"]) == alive
+    assert contract.shm_segment_maker("dora-x@y@z") is None
