@@ -18,8 +18,8 @@ is sent or received.
 - `records`: the frozen records the other modules are made of (attrs' shape, without
   its start-up cost: a node imports them at every start).
 
-Submodules are imported on first use of one of their names (PEP 562): a node starts with
-config, keys and transport only; the codec and the messages follow with the first message.
+Submodules are imported on first use of one of their names (PEP 562): a node never loads
+`daemon` (nor attrs); it starts with the rest (messages takes the codec's kind bytes).
 """
 
 from __future__ import annotations
