@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from dora_api import contract
@@ -101,6 +100,8 @@ class NodeLogging:
         output = self._config.send_logs_as
         if output is None:
             return
+        from datetime import UTC, datetime  # here: most nodes never send their logs
+
         record = contract.LogMessage(level, message, self._id,
                                      datetime.now(UTC).isoformat(timespec="microseconds"),
                                      target, fields, self._config.dataflow_id)

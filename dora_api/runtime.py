@@ -42,8 +42,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-import attrs
-
 from dora_api import DoraStatus, contract
 from dora_api.contract import InputConfig, is_builtin_source, split_source
 from dora_api.operators import LoadedOperator, OperatorError, load_operator
@@ -256,7 +254,7 @@ def _run() -> int:
 
     from dora_api.node import Node
 
-    node = Node.from_config(attrs.evolve(config, inputs=external))
+    node = Node.from_config(contract.evolve(config, inputs=external))
     loaded: list[tuple[LoadedOperator, dict[str, str], list[str]]] = []
     runtime: Runtime | None = None
     try:

@@ -28,9 +28,10 @@ __all__ = ["node_argv", "node_cwd", "node_config", "node_env", "process_env", "c
 # zenoh's own link lease for local nodes (and the coordinator's session). A frozen local
 # process is seen in its kernel state (sampled by the executor, judged by `health`) within
 # `health.lease`, and a process that dies closes its Unix sockets at once; the link lease
-# only has to catch links that break otherwise, and every link sends keepalives 4 times a
-# lease: with 200 idle nodes that was 1.2 % of a core for the coordinator at 10 s.
-LINK_LEASE_S = 30.0
+# only has to catch links that break otherwise (a frozen coordinator: its nodes leave
+# after this long), and every link sends keepalives 4 times a lease: with 200 idle nodes
+# that was 1.2 % of a core for the coordinator at 10 s, about 0.3 % at 30 s.
+LINK_LEASE_S = 120.0
 
 
 def consumers_of(df: Dataflow, producer: str) -> dict[str, list[str]]:

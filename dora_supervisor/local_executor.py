@@ -4,7 +4,9 @@ Spawns through `process`, applies rlimits, reaps each process in a watcher task,
 node with memory or CPU limits in cgroups of its own where the machine allows it
 (`cgroups`), hands a node with a watchdog its heartbeat page, and samples each running
 node as often as its `Watch` asks: all nodes due at once in one batch off the event loop
-(`sampler`), on a grid so that nodes with the same interval share their passes. It
+(`sampler`), on a grid so that nodes with the same interval share their passes; a node
+with an idle interval is read that rarely while it runs, and at once when the kernel says
+it stopped or continued (`stop_watch`). It
 reports what it sees (samples, heartbeats, the kernel's OOM kills) and decides nothing
 (see `health` for that). Each process gets a ledger file (in a private directory) for its
 message counts, read once it has exited.
@@ -28,6 +30,7 @@ from dora_supervisor import cgroups, process, rundirs, sampler, shm_cleanup
 from dora_supervisor.cgroup_node import NodeCgroup
 from dora_supervisor.executor import Executor, Launch, Reports, Tallied
 from dora_supervisor.samples import Enforced, Enforcement, LimitKind, Watch
+from dora_supervisor.stop_watch import stop_watch
 from dora_supervisor.tree_model import Exited, Started
 from dora_supervisor.watchdog_page import WatchdogPage
 
@@ -48,7 +51,8 @@ class _Node:
     watch: Watch
     cgroup: NodeCgroup | None
     page: WatchdogPage | None
-    next_due: float
+    next_due: float = 0.0
+    stopped: bool = False  # as its last sample saw it
     name: str = attrs.field(init=False)
     due: sampler.Due = attrs.field(init=False)  # how a sampling pass reads it
 
@@ -57,6 +61,15 @@ class _Node:
         self.due = sampler.Due(self.process.node, self.process.incarnation, self.process.pid,
                                self.watch.group, self.cgroup,
                                None if self.page is None else self.page.map)
+
+    @property
+    def interval(self) -> float:
+        """How often to read it now: its idle interval while it runs (when it has one and
+        the kernel reports its stops), else its Watch's interval."""
+        idle = self.watch.idle_interval
+        if idle is None or self.stopped or not stop_watch().available:
+            return self.watch.interval
+        return idle
 
 
 class LocalExecutor(Executor):
@@ -68,7 +81,7 @@ class LocalExecutor(Executor):
         self._sample_interval = sample_interval
         self._shutdown_deadline = shutdown_deadline
         self._running: dict[str, _Node] = {}
-        self._leaders: set[int] = set()  # the pids of `_running`, for the sampling passes
+        self._leaders: dict[int, _Node] = {}  # `_running` by pid, for the sampling passes
         self._watchers: set[asyncio.Task] = set()
         self._tasks: asyncio.TaskGroup | None = None
         self._sampler: asyncio.Task | None = None
@@ -144,10 +157,13 @@ class LocalExecutor(Executor):
             if page is not None:
                 page.release_fd()
         process.apply_rlimits(started.pid, launch.limits.cpu_time, launch.limits.open_files)
-        running = _Node(started, watch, cgroup, page,
-                        _next_slot(watch.interval, time.monotonic()))
+        running = _Node(started, watch, cgroup, page)
+        running.next_due = _next_slot(running.interval, time.monotonic())
         self._running[launch.node] = running
-        self._leaders.add(started.pid)
+        self._leaders[started.pid] = running
+        loop = asyncio.get_running_loop()
+        stop_watch().watch(started.pid, lambda: loop.call_soon_threadsafe(
+            self._stopped_or_continued, running))
         log.info("node_started", pid=started.pid, incarnation=launch.incarnation,
                  restart_count=launch.restart_count)
         self._reports.on_report(Started(launch.node, launch.incarnation, started.pid))
@@ -239,7 +255,9 @@ class LocalExecutor(Executor):
             self._report_oom(running)  # before its exit: the exit's reason is the limit
         if self._running.get(running.name) is running:
             del self._running[running.name]
-        self._leaders.discard(running.due.pid)
+        if self._leaders.get(running.due.pid) is running:
+            del self._leaders[running.due.pid]
+            stop_watch().forget(running.due.pid)
         ledger = self._take_ledger(running.name, running.process.incarnation)
         if ledger is not None:
             self._reports.on_report(Tallied(running.name, running.process.incarnation, ledger))
@@ -260,9 +278,9 @@ class LocalExecutor(Executor):
             due = [r for r in self._running.values() if r.next_due <= now + _BATCH_SLACK_S]
             slots: dict[tuple[float, float], float] = {}  # most nodes share a slot
             for running in due:
-                key = (running.watch.interval, running.next_due)
+                key = (running.interval, running.next_due)
                 if key not in slots:
-                    slots[key] = _next_slot(running.watch.interval, now, running.next_due)
+                    slots[key] = _next_slot(running.interval, now, running.next_due)
                 running.next_due = slots[key]
             taken = await asyncio.get_running_loop().run_in_executor(
                 self._sampling, sampler.take, [r.due for r in due], set(self._leaders),
@@ -271,9 +289,18 @@ class LocalExecutor(Executor):
                 if self._running.get(running.name) is not running:
                     continue  # exited during the pass
                 if sample is not None:
+                    if sample.state.frozen != running.stopped:  # its pace changes
+                        running.stopped = sample.state.frozen
+                        running.next_due = _next_slot(running.interval, time.monotonic())
                     self._reports.on_report(sample)
                 if heartbeat is not None:
                     self._reports.on_report(heartbeat)
+
+    def _stopped_or_continued(self, running: _Node) -> None:
+        """The kernel says the node's leader stopped or continued: read it now."""
+        if self._running.get(running.name) is running:
+            running.next_due = time.monotonic()
+            self._wake.set()
 
     async def _stop_all(self) -> None:
         self.kill_all()

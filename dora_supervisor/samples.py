@@ -110,13 +110,16 @@ class Watch:
     process group when `group` (a memory or CPU limit judges the group). `memory_max`
     is enforced by the kernel where the executor's `Enforcement` says it can; `cpu_quota`
     (percent of one core) is set only where it can throttle. `heartbeat`: the node gets a
-    watchdog page and each sample comes with a `Heartbeat`."""
+    watchdog page and each sample comes with a `Heartbeat`. `idle_interval`: an executor
+    the kernel tells when the node's leader stops may read it only this often while it
+    runs; once it is stopped, every `interval` again (so a frozen node is judged as soon)."""
 
     interval: float
     group: bool = False
     memory_max: int | None = None
     cpu_quota: float | None = None
     heartbeat: bool = False
+    idle_interval: float | None = None
 
 
 @attrs.frozen

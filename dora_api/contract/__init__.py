@@ -15,9 +15,11 @@ is sent or received.
 - `timers`: the timer grammar.
 - `transport`: the zenoh session settings (and mutual TLS for network links).
 - `daemon`: the coordinator <-> daemon records and keys (more than one machine).
+- `records`: the frozen records the other modules are made of (attrs' shape, without
+  its start-up cost: a node imports them at every start).
 
-Submodules are imported on first use of one of their names (PEP 562): a node starts with
-config, keys and transport only; the codec and the messages follow with the first message.
+Submodules are imported on first use of one of their names (PEP 562): a node never loads
+`daemon` (nor attrs); it starts with the rest (messages takes the codec's kind bytes).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import importlib
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "errors": (
         "ContractError",
+    ),
+    "records": (
+        "record", "field", "Field", "fields", "asdict", "evolve", "FrozenRecordError",
     ),
     "config": (
         "CONFIG_ENV", "CONTROL_FD_ENV", "WATCHDOG_FD_ENV", "PARENT_PID_ENV", "NODE_ID_ENV",
@@ -84,7 +89,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
-    "ContractError", "CONFIG_ENV", "CONTROL_FD_ENV", "WATCHDOG_FD_ENV", "PARENT_PID_ENV",
+    "ContractError", "record", "field", "Field", "fields", "asdict", "evolve",
+    "FrozenRecordError", "CONFIG_ENV", "CONTROL_FD_ENV", "WATCHDOG_FD_ENV", "PARENT_PID_ENV",
     "NODE_ID_ENV", "DATAFLOW_ID_ENV", "CONFIG_VERSION", "READY_TIMEOUT_S", "Endpoints",
     "InputConfig", "OperatorConfig", "NodeConfig", "encode_config", "decode_config",
     "config_from_environ", "Namespace", "TokenKind", "PeerToken", "ReaderToken",

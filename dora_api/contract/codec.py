@@ -23,8 +23,6 @@ import json
 import struct
 from typing import Any
 
-import attrs
-
 from dora_api.contract.arrow_layout import (
     BUFFER_ALIGNMENT,
     ArrowLayout,
@@ -32,6 +30,7 @@ from dora_api.contract.arrow_layout import (
     decode_array,
 )
 from dora_api.contract.errors import ContractError
+from dora_api.contract.records import record
 
 __all__ = ["KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH",
            "ShmDescriptor", "encode_value", "decode_value", "encode_attachment",
@@ -59,7 +58,7 @@ _PADDING = bytes(BUFFER_ALIGNMENT)
 _encode_json = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
-@attrs.frozen
+@record
 class ShmDescriptor:
     """Where an Arrow value's buffer region lies: `segment` (a name under /dev/shm) of
     `capacity` bytes, from `offset` on. `slot` and `generation` name this use of the

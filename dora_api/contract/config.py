@@ -12,10 +12,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import attrs
-
 from dora_api.contract.errors import ContractError
 from dora_api.contract.keys import is_builtin_source, split_source
+from dora_api.contract.records import asdict, field, record
 from dora_api.contract.timers import parse_timer
 
 __all__ = [
@@ -40,15 +39,15 @@ def _strings(value) -> tuple[str, ...]:
     return tuple(value)
 
 
-@attrs.frozen
+@record
 class Endpoints:
     """Where a node's zenoh session listens, and whom it dials."""
 
-    listen: tuple[str, ...] = attrs.field(converter=_strings)
-    connect: tuple[str, ...] = attrs.field(converter=_strings)
+    listen: tuple[str, ...] = field(converter=_strings)
+    connect: tuple[str, ...] = field(converter=_strings)
 
 
-@attrs.frozen
+@record
 class InputConfig:
     """One input: where it comes from and how it queues."""
 
@@ -75,22 +74,22 @@ class InputConfig:
         return parse_timer(self.source)
 
 
-@attrs.frozen
+@record
 class OperatorConfig:
     """One operator of a runtime node; its inputs and outputs are operator-local ids."""
 
     id: str
     kind: str  # "python" | "shared-library"
     path: str  # absolute
-    inputs: tuple[str, ...] = attrs.field(converter=_strings)
-    outputs: tuple[str, ...] = attrs.field(converter=_strings)
+    inputs: tuple[str, ...] = field(converter=_strings)
+    outputs: tuple[str, ...] = field(converter=_strings)
 
 
 def _consumers(value: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     return {output: tuple(nodes) for output, nodes in value.items()}
 
 
-@attrs.frozen
+@record
 class NodeConfig:
     """Everything a node process needs to know about its place in the dataflow."""
 
@@ -98,16 +97,16 @@ class NodeConfig:
     node_id: str
     prefix: str
     inputs: dict[str, InputConfig]
-    outputs: tuple[str, ...] = attrs.field(converter=_strings)
-    consumers: dict[str, tuple[str, ...]] = attrs.field(converter=_consumers)  # per output
+    outputs: tuple[str, ...] = field(converter=_strings)
+    consumers: dict[str, tuple[str, ...]] = field(converter=_consumers)  # per output
     endpoints: Endpoints
-    wait_for: tuple[str, ...] = attrs.field(converter=_strings)  # readiness barrier
+    wait_for: tuple[str, ...] = field(converter=_strings)  # readiness barrier
     incarnation: int
     restart_count: int
     lease_s: float  # zenoh link lease
     descriptor: str  # absolute path of the descriptor file
     base_dir: str
-    operators: tuple[OperatorConfig, ...] = attrs.field(converter=tuple)
+    operators: tuple[OperatorConfig, ...] = field(converter=tuple)
     ready_timeout: float = READY_TIMEOUT_S
     min_log_level: str = "stdout"  # records below this dora-rs level are dropped at the source
     send_logs_as: str | None = None  # the output the node's log records are also sent on
@@ -115,7 +114,7 @@ class NodeConfig:
 
 
 def encode_config(config: NodeConfig) -> str:
-    return json.dumps(attrs.asdict(config))
+    return json.dumps(asdict(config))
 
 
 def decode_config(text: str) -> NodeConfig:

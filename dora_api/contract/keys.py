@@ -19,10 +19,9 @@ from __future__ import annotations
 import enum
 import re
 
-import attrs
-
 from dora_api.contract.errors import ContractError
 from dora_api.contract.logs import LEVELS, LOG_SOURCE, LogFilter
+from dora_api.contract.records import record
 
 __all__ = ["Namespace", "TokenKind", "PeerToken", "ReaderToken", "ALL_NODES",
            "is_builtin_source", "split_source", "shm_segment_name", "shm_segment_glob",
@@ -43,7 +42,7 @@ class TokenKind(enum.Enum):
     FAILED = "failed"
 
 
-@attrs.frozen
+@record
 class ReaderToken:
     """A consumer that can hold shared memory: `node`'s `incarnation`, and the shared-memory
     `domain` it can map (see dora_api.shm.shm_domain)."""
@@ -58,7 +57,7 @@ class ReaderToken:
         return f"{self.node}/{self.incarnation}"
 
 
-@attrs.frozen
+@record
 class PeerToken:
     """A parsed liveliness key. `number` is the incarnation for ALIVE; for FINISHED and
     FAILED the incarnation whose end-of-stream markers to wait for (-1: none, it crashed)."""

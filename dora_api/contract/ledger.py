@@ -18,10 +18,9 @@ from __future__ import annotations
 import json
 import struct
 
-import attrs
-
 from dora_api.contract.errors import ContractError
 from dora_api.contract.messages import Position
+from dora_api.contract.records import field, record
 
 __all__ = ["LEDGER_ENV", "LEDGER_INPUT_WORDS", "LedgerLayout", "InputTally", "Ledger", "read_ledger",
            "pack_position"]
@@ -42,12 +41,12 @@ def _unpack_position(word: int) -> Position | None:
     return Position(word >> _SEQ_BITS, word & ((1 << _SEQ_BITS) - 1)) if word else None
 
 
-@attrs.frozen
+@record
 class LedgerLayout:
     """Where each count of a node with these outputs and (non-timer) inputs lives."""
 
-    outputs: tuple[str, ...] = attrs.field(converter=tuple)
-    inputs: tuple[str, ...] = attrs.field(converter=tuple)
+    outputs: tuple[str, ...] = field(converter=tuple)
+    inputs: tuple[str, ...] = field(converter=tuple)
 
     def _names(self) -> bytes:
         names = json.dumps({"outputs": self.outputs, "inputs": self.inputs}).encode()
@@ -72,7 +71,7 @@ class LedgerLayout:
         return self._words_at + 8 * (index + LEDGER_INPUT_WORDS.index(word))
 
 
-@attrs.frozen
+@record
 class InputTally:
     next: Position | None
     received: int
@@ -86,7 +85,7 @@ class InputTally:
         return max(0, self.received - self.taken - self.dropped)
 
 
-@attrs.frozen
+@record
 class Ledger:
     incarnation: int
     sent: dict[str, int]

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 
-import attrs
-
 from dora_api.contract.errors import ContractError
+from dora_api.contract.records import record
 
 __all__ = ["LEVELS", "LOG_SOURCE", "dora_level", "passes", "LogFilter", "parse_log_source",
            "LogMessage", "encode_log_message", "decode_log_message"]
@@ -42,7 +41,7 @@ def passes(level: str, minimum: str) -> bool:
     return LEVELS.index(level) >= LEVELS.index(minimum)
 
 
-@attrs.frozen
+@record
 class LogFilter:
     """A `dora/logs` input: records at `min_level` or above, from `node` (None: every node)."""
 
@@ -67,7 +66,7 @@ def parse_log_source(source: str) -> LogFilter | None:
     return LogFilter(*parts)
 
 
-@attrs.frozen
+@record
 class LogMessage:
     """One log record routed as data. `target` is the Python logger's name (dora-rs calls
     it the target; the JSON carries it as both `target` and `logger`)."""

@@ -22,10 +22,9 @@ import json
 import re
 import struct
 
-import attrs
-
 from dora_api.contract.codec import KIND_BYTES, KIND_FLUSH
 from dora_api.contract.errors import ContractError
+from dora_api.contract.records import field, record
 
 __all__ = [
     "StopMessage", "RestartedMessage", "FailedMessage", "ControlMessage", "encode_control",
@@ -51,12 +50,12 @@ def _incarnation(text: str, what: str) -> int:
 
 # -- control messages (supervisor -> node) --------------------------------------------
 
-@attrs.frozen
+@record
 class StopMessage:
     """Stop now (Ctrl-C, a strategy, shutdown): the node gets STOP with id MANUAL."""
 
 
-@attrs.frozen
+@record
 class RestartedMessage:
     """`node` is being restarted; its consumers get NODE_RESTARTED, their inputs stay open.
 
@@ -65,10 +64,10 @@ class RestartedMessage:
 
     node: str
     ended: int | None = None
-    sent: dict[str, int] = attrs.field(factory=dict, hash=False)
+    sent: dict[str, int] = field(factory=dict, hash=False)
 
 
-@attrs.frozen
+@record
 class FailedMessage:
     """`node` failed for good (`error` says how): its consumers get NODE_FAILED naming the
     affected inputs, then INPUT_CLOSED for each. Sent before its `failed` token."""
@@ -118,7 +117,7 @@ def _count(value) -> bool:
 
 # -- delivery: positions in a producer's stream ----------------------------------------
 
-@attrs.frozen(order=True)
+@record(order=True)
 class Position:
     """A message's place in its producer's stream on one output: the producer's
     incarnation, then the sequence number within it (0, 1, 2, ...). Positions order the
@@ -158,21 +157,21 @@ def split_stamp(attachment: bytes) -> tuple[Position | None, bytes]:
 
 # -- pipe notes (node -> supervisor) --------------------------------------------------
 
-@attrs.frozen
+@record
 class ClosingNote:
     """The node is closing on purpose: its liveliness token is about to vanish."""
 
     incarnation: int
 
 
-@attrs.frozen
+@record
 class FlushedNote:
     """The node put its end-of-stream markers and closed its session."""
 
     incarnation: int
 
 
-@attrs.frozen
+@record
 class MovedNote:
     """The stream on `input` did not go on where it was expected to: the next message
     expected was at `expected` (None: none yet in this incarnation), the one that came is
@@ -219,7 +218,7 @@ def decode_note(line: str | bytes) -> PipeNote:
 LOG_MARK = '{"dora_log":'  # stderr lines starting with this are structured log records
 
 
-@attrs.frozen
+@record
 class LogRecord:
     """A log record of a node (Python `logging` or `node.log_*`), as the supervisor logs
     it (`node_log`). `level` is a Python or a dora-rs level name; `fields` are the
@@ -274,7 +273,7 @@ def decode_flush_marker(attachment: bytes) -> int:
     return _incarnation(attachment[1:].decode("ascii", "replace"), "end-of-stream marker")
 
 
-@attrs.frozen
+@record
 class Ack:
     """`consumer` has the end-of-stream marker of the producer's `output`."""
 
@@ -314,7 +313,7 @@ class HeartbeatField(enum.IntEnum):
     EXCUSED_UNTIL = 24  # the node said it may block until then (`keepalive(seconds)`)
 
 
-@attrs.frozen
+@record
 class HeartbeatTimes:
     taken_at: float
     waiting_since: float
@@ -343,7 +342,7 @@ def read_heartbeat(page) -> HeartbeatTimes | None:
 _RELEASE_FIXED = struct.Struct("<IQ")
 
 
-@attrs.frozen
+@record
 class ReleaseMessage:
     """`holder` (node/incarnation) dropped the value it got in `slot` of the producer's
     `output` at `generation`: once every holder has, the producer may reuse the slot."""

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-import attrs
+from dora_api.contract.records import record
 
 __all__ = ["zenoh_config", "TlsFiles", "unix_endpoint", "unix_socket_of"]
 
 _UNIX = "unixsock-stream/"
 
 
-@attrs.frozen
+@record
 class TlsFiles:
     """Mutual TLS for the network links between a coordinator and its daemons: the CA that
     signs every certificate of the installation, and this participant's own key pair

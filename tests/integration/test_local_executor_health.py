@@ -1,5 +1,6 @@
 """What the local executor measures for a node's `Watch`, on real processes: the group's
-figures, the kernel's OOM kill before the exit, heartbeats, each node at its own pace."""
+figures, the kernel's OOM kill before the exit, heartbeats, each node at its own pace
+(an idle one rarely, until the kernel says it stopped)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import structlog
@@ -19,7 +21,7 @@ from dora_supervisor.descriptor import Limits
 from dora_supervisor.executor import Launch
 from dora_supervisor.local_executor import LocalExecutor
 from dora_supervisor.samples import Enforced, Enforcer, Heartbeat, LimitKind, Sampled, Watch
-from dora_supervisor.tree_model import Exited
+from dora_supervisor.tree_model import Exited, Started
 from tests.conftest import wait_until, wait_until_async
 from tests.integration.test_local_executor import Collected
 
@@ -138,6 +140,38 @@ def test_each_node_is_sampled_at_its_own_pace():
     assert len(fast) >= 4 * len(slow) - 5
     gaps = [b - a for a, b in zip(slow, slow[1:], strict=False)]
     assert all(0.4 < gap < 0.7 for gap in gaps), gaps
+
+
+def test_an_idle_node_is_read_rarely_while_it_runs_and_at_once_when_it_stops():
+    seen = Collected()
+    marks: dict[str, float] = {}
+
+    def samples(frozen: bool | None = None) -> list[Sampled]:
+        return [s for s in seen.of(Sampled) if frozen is None or s.state.frozen == frozen]
+
+    async def scenario() -> None:
+        async with LocalExecutor(structlog.get_logger(), seen, 1.0) as executor:
+            await executor.spawn(launch("idle", SLEEPER, Watch(0.1, idle_interval=3.0)))
+            pid = seen.of(Started)[0].pid
+            await wait_until_async(lambda: len(samples()) >= 2, 20, "two samples")
+            count = len(samples())
+            await wait_until_async(lambda: len(samples()) > count, 20, "a third sample")
+            marks["stopped"] = time.monotonic()  # the next idle read is 3 s away
+            os.kill(pid, signal.SIGSTOP)
+            await wait_until_async(lambda: len(samples(frozen=True)) >= 5, 20,
+                                   "five samples of the stopped node")
+            marks["continued"] = time.monotonic()
+            os.kill(pid, signal.SIGCONT)
+            await wait_until_async(lambda: samples()[-1].at > marks["continued"]
+                                   and not samples()[-1].state.frozen, 20, "it runs again")
+
+    run(scenario)
+    running = [s.at for s in samples() if s.at < marks["stopped"]]
+    assert all(b - a > 2.5 for a, b in zip(running, running[1:], strict=False)), running
+    stopped = [s.at for s in samples(frozen=True)]
+    assert stopped[0] - marks["stopped"] < 1.0  # told by the kernel, not the next idle read
+    assert all(b - a < 0.5 for a, b in zip(stopped, stopped[1:], strict=False)), stopped
+    assert samples()[-1].at - marks["continued"] < 1.0
 
 
 def test_the_group_scan_finds_new_members_and_forgets_gone_ones():

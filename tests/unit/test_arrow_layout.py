@@ -7,7 +7,6 @@ import datetime
 import decimal
 import struct
 
-import attrs
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -216,7 +215,7 @@ def test_shm_descriptors_round_trip():
     with pytest.raises(ContractError):
         contract.decode_shm_descriptor(attachment[:12], 2)
     for generation in (1, 2, 2**63):  # without metadata, made from kept bytes: still exact
-        again = attrs.evolve(descriptor, generation=generation)
+        again = contract.evolve(descriptor, generation=generation)
         attachment = contract.encode_shm_attachment(again, None, header)
         kind, metadata, start = contract.decode_attachment(attachment)
         assert (kind, metadata) == (contract.KIND_SHM, {})

@@ -6,7 +6,6 @@ import ast
 import json
 from pathlib import Path
 
-import attrs
 import pyarrow as pa
 import pytest
 from hypothesis import given
@@ -47,7 +46,7 @@ def a_config(**changes) -> NodeConfig:
         descriptor="/df/d.yml", base_dir="/df",
         operators=[OperatorConfig("op", "python", "/df/op.py", ["tick", "x"], ["out"])],
         min_log_level="info", send_logs_as="op/out")
-    return attrs.evolve(config, **changes)
+    return contract.evolve(config, **changes)
 
 
 # -- config -------------------------------------------------------------------------
@@ -57,7 +56,7 @@ def test_config_round_trips_with_every_field_written():
     text = contract.encode_config(config)
     assert contract.decode_config(text) == config
     written = json.loads(text)
-    assert set(written) == {field.name for field in attrs.fields(NodeConfig)}
+    assert set(written) == {field.name for field in contract.fields(NodeConfig)}
     assert written["ready_timeout"] == contract.READY_TIMEOUT_S == 10.0
     assert written["version"] == contract.CONFIG_VERSION
 

@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "dora_supervisor"
 # the local executor, what it uses, and the daemon that runs one per dataflow on its machine
 BELOW = {"process", "local_executor", "sampler", "cgroups", "cgroup_node", "watchdog_page",
-         "daemon", "shm_cleanup"}
+         "daemon", "shm_cleanup", "stop_watch"}
 ABOVE = ["coordinator", "dataflow_runtime", "executor", "health", "health_rules", "samples",
          "node_output", "launch", "zenoh_link", "tree", "tree_model", "tree_stop", "tree_restart",
          "tree_view", "policy", "logs", "log_routing", "control_service", "control_server",

@@ -185,10 +185,18 @@ def test_a_slow_but_alive_loop_is_left_alone():
 # -- what to measure --------------------------------------------------------------------
 
 
-def test_a_node_without_limits_is_sampled_alone_four_times_per_lease():
-    assert watch_for(NodeRules(lease=1.0), SAMPLING) == Watch(0.25)
-    assert watch_for(NodeRules(lease=0.2), CGROUPS) == Watch(0.1)
-    assert watch_for(NodeRules(lease=60.0), SAMPLING) == Watch(0.5)  # lease + 0.5s at most
+def test_a_node_without_limits_is_sampled_alone_four_times_per_lease_once_stopped():
+    # while it runs, every IDLE_INTERVAL_S (2 s): the kernel reports a stop at once
+    assert watch_for(NodeRules(lease=1.0), SAMPLING) == Watch(0.25, idle_interval=2.0)
+    assert watch_for(NodeRules(lease=0.2), CGROUPS) == Watch(0.1, idle_interval=2.0)
+    # lease + 0.5s at most
+    assert watch_for(NodeRules(lease=60.0), SAMPLING) == Watch(0.5, idle_interval=2.0)
+
+
+def test_limits_and_watchdogs_keep_their_pace_while_the_node_runs():
+    for rules in (NodeRules(memory=150 * MiB), NodeRules(cpu=50.0), NodeRules(watchdog=1.0)):
+        for enforcement in (SAMPLING, CGROUPS):
+            assert watch_for(rules, enforcement).idle_interval is None, rules
 
 
 def test_a_memory_limit_samples_the_group_fast_or_asks_the_kernel():
