@@ -23,20 +23,21 @@ import socket
 import sys
 import uuid
 
+import attrs
 import structlog
 import tenacity
 import zenoh
 
 from dora_api import contract
 from dora_api.contract import MachineKeys
-from dora_supervisor import __version__, logs, rundirs
+from dora_supervisor import __version__, cgroups, logs, rundirs
 from dora_supervisor.descriptor import Limits
 from dora_supervisor.errors import DoraError
 from dora_supervisor.executor import Launch, Tallied
 from dora_supervisor.local_executor import LocalExecutor
 from dora_supervisor.network import NetworkSettings, open_router
 from dora_supervisor.node_output import OutputLine, Stream
-from dora_supervisor.samples import Enforced, Heartbeat, Sampled, Watch
+from dora_supervisor.samples import Enforced, Enforcement, Heartbeat, Sampled, Watch
 from dora_supervisor.tree_model import Exited, Started
 
 __all__ = ["serve", "Daemon", "JOIN_TIMEOUT_S", "JOIN_BACKOFF_MAX_S"]
@@ -99,10 +100,12 @@ class Daemon:
         self.machine = machine
         self.settings = settings
         self.rundir = rundirs.make("daemon")
+        offer = cgroups.probe()  # what each dataflow's LocalExecutor here will find
+        enforcement = Enforcement() if offer is None else offer.enforcement
         self.info = contract.DaemonInfo(
             machine, str(uuid.uuid4()), os.getpid(), socket.gethostname(), __version__,
             contract.PROTOCOL_VERSION, working_dir, sys.executable, self.rundir,
-            settings.lease_s)
+            settings.lease_s, attrs.asdict(enforcement))
         self._log = structlog.get_logger().bind(machine=machine)
         self._executors: dict[str, LocalExecutor] = {}
         self._commands: asyncio.Queue = asyncio.Queue()
@@ -152,7 +155,8 @@ class Daemon:
             reliability=zenoh.Reliability.RELIABLE)
         self._log.info("daemon_started", pid=os.getpid(), connect=list(self.settings.connect),
                        listen=list(self.settings.listen), working_dir=self.info.working_dir,
-                       lease_s=self.settings.lease_s, tls=self.settings.tls is not None)
+                       lease_s=self.settings.lease_s, tls=self.settings.tls is not None,
+                       enforced_by=self.info.enforcement)
 
     # -- joining -------------------------------------------------------------------------
 

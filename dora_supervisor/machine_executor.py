@@ -76,7 +76,8 @@ class MachineExecutor(Executor):
 
     @property
     def enforcement(self):
-        """How limits are enforced on this machine (remote nodes are sampled there)."""
+        """How limits are enforced on this machine; a remote node's machine says how at
+        its daemon's join (`DaemonInfo.enforcement`)."""
         return self._local.enforcement
 
     async def __aenter__(self) -> MachineExecutor:

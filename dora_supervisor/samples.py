@@ -101,6 +101,17 @@ class Enforcement:
     cpu: Enforcer = Enforcer.SAMPLING
     throttle: bool = False
 
+    @classmethod
+    def from_fields(cls, fields: dict) -> Enforcement:
+        """What another machine's daemon said (`attrs.asdict` of its own); ValueError
+        when it is not that (a mechanism this version does not know)."""
+        known = tuple(enforcer.value for enforcer in Enforcer)  # any value compares
+        if set(fields) != {"memory", "cpu", "throttle"} or fields["memory"] not in known \
+                or fields["cpu"] not in known or not isinstance(fields["throttle"], bool):
+            raise ValueError(f"the daemon's enforcement {fields} is not one this version "
+                             "knows: run one version on every machine")
+        return cls(Enforcer(fields["memory"]), Enforcer(fields["cpu"]), fields["throttle"])
+
 
 @attrs.frozen
 class Watch:

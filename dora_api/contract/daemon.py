@@ -103,7 +103,8 @@ _tallies = attrs.validators.deep_mapping(_text, attrs.validators.and_(
 
 @attrs.frozen
 class DaemonInfo:
-    """A daemon introducing itself: who it is and how its machine resolves paths."""
+    """A daemon introducing itself: who it is, how its machine resolves paths and how it
+    enforces limits."""
 
     kind: ClassVar[str] = "daemon_info"
     machine: str = attrs.field(validator=_text)
@@ -116,6 +117,9 @@ class DaemonInfo:
     python: str = attrs.field(validator=_text)  # runs `.py` nodes and operators there
     rundir: str = attrs.field(validator=_text)  # its private directory (node sockets)
     lease_s: float = attrs.field(validator=_number)  # its link lease (loss detection)
+    # how its machine enforces limits: {"memory": .., "cpu": .., "throttle": ..}, the
+    # mechanisms the coordinator asks for and judges that machine's nodes by
+    enforcement: dict[str, Any] = attrs.field(validator=_typed(dict))
 
     @property
     def router_socket(self) -> str:

@@ -9,8 +9,9 @@ import json
 
 import pytest
 
+from dora_supervisor import cgroups
 from tests.conftest import dora, wait_until
-from tests.integration.cluster import records, stop_all
+from tests.integration.cluster import Daemon, records, stop_all
 from tests.integration.test_data_across_restarts import RESTART_LOSSES, balanced
 
 pytestmark = pytest.mark.timeout(150)
@@ -76,6 +77,69 @@ def test_a_remote_node_over_its_memory_limit_is_killed_by_its_machine(
     assert lines("hogs", "hog", "CHILD")
     gave_up = wait_until(lambda: ended("hogs"), 20, "given up: the dataflow failed")
     assert (gave_up["state"], gave_up["exit_code"]) == ("failed", 1)
+    stop_all([m1])
+
+
+def kernel_offer():
+    """What this machine's kernel offers, or skip: the tests that mix machines with and
+    without cgroups need it."""
+    offer = cgroups.probe({})
+    if offer is None or offer.cpu is None:
+        pytest.skip("this machine lets us create no cgroups with a CPU quota")
+    return offer
+
+
+def test_a_node_on_a_machine_without_cgroups_is_judged_by_samples_there(
+        dataflow, request, monkeypatch, tmp_path):
+    """The coordinator's machine could throttle; m1 cannot: the node is killed above its
+    share instead, and its log says why."""
+    kernel_offer()
+    monkeypatch.delenv(cgroups.CGROUPS_ENV, raising=False)
+    cluster = request.getfixturevalue("cluster")
+    m1 = Daemon("m1", [cluster.endpoint], tmp_path, env={cgroups.CGROUPS_ENV: "off"})
+    cluster.daemons.append(m1)
+    start(dataflow("""
+        nodes:
+          - id: spin
+            path: {nodes}/spinner.py
+            args: --fork
+            limits: {cpu: 30%, cpu_mode: throttle}
+            restart: {policy: temporary}
+            deploy: {machine: m1}
+    """), "spins")
+    exited = wait_until(lambda: events("spins", "spin", "node_exited"), 60, "the spin killed")
+    assert exited[0]["reason"] == "cpu_limit"
+    record = events("spins", "spin", "limit_exceeded")[0]
+    assert (record["limit"], record["threshold"], record["enforced_by"], record["machine"]) \
+        == ("cpu", 30.0, "sampling", "m1")
+    warning = events("spins", "spin", "cpu_throttle_unavailable")
+    assert [w["enforced_by"] for w in warning] == ["sampling"]
+    wait_until(lambda: ended("spins"), 20, "given up: the dataflow failed")
+    stop_all([m1])
+
+
+def test_a_node_on_a_machine_with_cgroups_is_held_by_its_kernel(
+        dataflow, request, monkeypatch, tmp_path):
+    """The coordinator's machine samples; m1's kernel enforces the memory limit."""
+    offer = kernel_offer()
+    monkeypatch.setenv(cgroups.CGROUPS_ENV, "off")
+    cluster = request.getfixturevalue("cluster")
+    m1 = Daemon("m1", [cluster.endpoint], tmp_path, env={cgroups.CGROUPS_ENV: ""})
+    cluster.daemons.append(m1)
+    start(dataflow("""
+        nodes:
+          - id: hog
+            path: {nodes}/hog.py
+            args: --jump --to 300 --fork
+            limits: {memory: 150MiB}
+            restart: {policy: temporary}
+            deploy: {machine: m1}
+    """), "hogs")
+    exited = wait_until(lambda: events("hogs", "hog", "node_exited"), 60, "the hog killed")
+    assert exited[0]["reason"] == "memory_limit"
+    record = events("hogs", "hog", "limit_exceeded")[0]
+    assert (record["enforced_by"], record["machine"]) == (offer.version.value, "m1")
+    wait_until(lambda: ended("hogs"), 20, "given up: the dataflow failed")
     stop_all([m1])
 
 
