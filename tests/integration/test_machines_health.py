@@ -73,7 +73,7 @@ def test_a_remote_node_over_its_memory_limit_is_killed_by_its_machine(
     record = events("hogs", "hog", "limit_exceeded")[0]
     assert (record["reason"], record["limit"], record["threshold"], record["enforced_by"],
             record["machine"]) == ("memory_limit", "memory", 150 * MiB, enforced_by, "m1")
-    assert 150 * MiB <= record["measured"] < 300 * MiB
+    assert 150 * MiB <= record["measured"] < 400 * MiB  # sampled: the group, both pythons
     assert lines("hogs", "hog", "CHILD")
     gave_up = wait_until(lambda: ended("hogs"), 20, "given up: the dataflow failed")
     assert (gave_up["state"], gave_up["exit_code"]) == ("failed", 1)
@@ -188,7 +188,7 @@ def test_a_remote_consumer_crashing_with_messages_queued_loses_nothing_uncounted
             deploy: {machine: m1}
           - id: consumer
             path: {nodes}/seq_sink.py
-            args: --delay 0.002 --crash-after 200 --crash-times 1
+            args: --delay 0.005 --crash-after 200 --crash-times 1
             inputs: {in: producer/out}
             health: {watchdog: 30s}
             restart: {policy: transient, backoff: {initial: 50ms, jitter: 0}}
