@@ -23,7 +23,6 @@ import socket
 import sys
 import uuid
 
-import attrs
 import structlog
 import tenacity
 import zenoh
@@ -105,7 +104,7 @@ class Daemon:
         self.info = contract.DaemonInfo(
             machine, str(uuid.uuid4()), os.getpid(), socket.gethostname(), __version__,
             contract.PROTOCOL_VERSION, working_dir, sys.executable, self.rundir,
-            settings.lease_s, attrs.asdict(enforcement))
+            settings.lease_s, enforcement.as_fields())
         self._log = structlog.get_logger().bind(machine=machine)
         self._executors: dict[str, LocalExecutor] = {}
         self._commands: asyncio.Queue = asyncio.Queue()

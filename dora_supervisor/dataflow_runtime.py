@@ -114,10 +114,7 @@ class DataflowRuntime:
                 self._executor = executor
                 self.health.enforcement = enforcement = executor.enforcement
                 self.log.info("dataflow_started", name=self.df.name, nodes=len(self.df.nodes),
-                              descriptor=self.descriptor, enforced_by={
-                                  "memory": enforcement.memory.value,
-                                  "cpu": enforcement.cpu.value,
-                                  "cpu_throttle": enforcement.throttle})
+                              descriptor=self.descriptor, enforced_by=enforcement.as_fields())
                 self._warn_unavailable_throttle([n.id for n in self.df.nodes if not n.machine])
                 await self._machines_before_start()
                 await self._execute(self.tree.start(time.monotonic()))

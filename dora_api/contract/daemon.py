@@ -117,7 +117,7 @@ class DaemonInfo:
     python: str = attrs.field(validator=_text)  # runs `.py` nodes and operators there
     rundir: str = attrs.field(validator=_text)  # its private directory (node sockets)
     lease_s: float = attrs.field(validator=_number)  # its link lease (loss detection)
-    # how its machine enforces limits: {"memory": .., "cpu": .., "throttle": ..}, the
+    # how its machine enforces limits: {"memory": .., "cpu": .., "cpu_throttle": ..}, the
     # mechanisms the coordinator asks for and judges that machine's nodes by
     enforcement: dict[str, Any] = attrs.field(validator=_typed(dict))
 

@@ -114,6 +114,8 @@ def test_a_node_on_a_machine_without_cgroups_is_judged_by_samples_there(
         == ("cpu", 30.0, "sampling", "m1")
     warning = events("spins", "spin", "cpu_throttle_unavailable")
     assert [w["enforced_by"] for w in warning] == ["sampling"]
+    assert m1.events("daemon_started")[0]["enforced_by"] == {
+        "memory": "sampling", "cpu": "sampling", "cpu_throttle": False}
     wait_until(lambda: ended("spins"), 20, "given up: the dataflow failed")
     stop_all([m1])
 

@@ -12,7 +12,7 @@ from dora_api.contract import MachineKeys
 
 INFO = contract.DaemonInfo("m1", "d-1", 42, "robot", "0.1.0", contract.PROTOCOL_VERSION,
                            "/opt/robot", "/usr/bin/python3", "/tmp/dora-daemon-x", 2.0,
-                           {"memory": "cgroup_v2", "cpu": "cgroup_v2", "throttle": True})
+                           {"memory": "cgroup_v2", "cpu": "cgroup_v2", "cpu_throttle": True})
 COMMANDS = [
     contract.SpawnNode("u", "cam", 3, 2, ["python", "-u", "cam.py"], "/opt/robot",
                        {"DORA_NODE_ID": "cam"}, {"HOME_DIR": "$HOME"},

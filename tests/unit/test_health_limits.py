@@ -153,12 +153,13 @@ def test_a_node_on_another_machine_is_measured_and_judged_by_what_that_one_offer
 
 
 @pytest.mark.parametrize("fields", [
-    {"memory": "cgroup_v3", "cpu": "sampling", "throttle": False},
+    {"memory": "cgroup_v3", "cpu": "sampling", "cpu_throttle": False},
     {"memory": "sampling", "cpu": "sampling"},
-    {"memory": "sampling", "cpu": "sampling", "throttle": "yes"}])
+    {"memory": "sampling", "cpu": "sampling", "cpu_throttle": "yes"}])
 def test_an_enforcement_another_machine_names_must_be_one_this_version_knows(fields):
-    assert Enforcement.from_fields(
-        {"memory": "cgroup_v1", "cpu": "cgroup_v1", "throttle": True}) == CGROUPS
+    assert Enforcement.from_fields(CGROUPS.as_fields()) == CGROUPS
+    assert CGROUPS.as_fields() == {"memory": "cgroup_v1", "cpu": "cgroup_v1",
+                                   "cpu_throttle": True}
     with pytest.raises(ValueError):
         Enforcement.from_fields(fields)
 
