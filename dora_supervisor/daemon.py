@@ -29,14 +29,14 @@ import zenoh
 
 from dora_api import contract
 from dora_api.contract import MachineKeys
-from dora_supervisor import __version__, logs, rundirs
+from dora_supervisor import __version__, cgroups, logs, rundirs
 from dora_supervisor.descriptor import Limits
 from dora_supervisor.errors import DoraError
-from dora_supervisor.executor import Launch
+from dora_supervisor.executor import Launch, Tallied
 from dora_supervisor.local_executor import LocalExecutor
 from dora_supervisor.network import NetworkSettings, open_router
 from dora_supervisor.node_output import OutputLine, Stream
-from dora_supervisor.samples import Sampled
+from dora_supervisor.samples import Enforced, Enforcement, Heartbeat, Sampled, Watch
 from dora_supervisor.tree_model import Exited, Started
 
 __all__ = ["serve", "Daemon", "JOIN_TIMEOUT_S", "JOIN_BACKOFF_MAX_S"]
@@ -59,18 +59,30 @@ class _Forward:
         self._publish = publish
 
     def on_report(self, event) -> None:
-        """Started, Exited and Sampled cross to the coordinator; the heartbeats, limit
-        events and delivery ledgers of remote nodes do not yet (see the README's limits)."""
+        """Every report crosses: the coordinator judges samples and heartbeats, takes the
+        kernel's limit events and accounts for the ledgers exactly as for a local node."""
         df = self._dataflow
-        if isinstance(event, Started):
-            self._publish(contract.NodeStarted(df, event.node, event.incarnation, event.pid))
-        elif isinstance(event, Exited):
-            self._publish(contract.NodeExited(df, event.node, event.incarnation, event.code,
-                                              event.signal))
-        elif isinstance(event, Sampled):
-            self._publish(contract.NodeSampled(df, event.node, event.incarnation, event.at,
-                                               str(event.state), event.rss_bytes,
-                                               event.cpu_time_s))
+        match event:
+            case Started():
+                self._publish(contract.NodeStarted(df, event.node, event.incarnation,
+                                                   event.pid))
+            case Exited():
+                self._publish(contract.NodeExited(df, event.node, event.incarnation,
+                                                  event.code, event.signal))
+            case Sampled():
+                self._publish(contract.NodeSampled(df, event.node, event.incarnation,
+                                                   event.at, str(event.state),
+                                                   event.rss_bytes, event.cpu_time_s))
+            case Heartbeat():
+                self._publish(contract.NodeHeartbeat(df, event.node, event.incarnation,
+                                                     event.at, event.taken_at,
+                                                     event.waiting_since, event.excused_until))
+            case Enforced():
+                self._publish(contract.NodeEnforced(df, event.node, event.incarnation,
+                                                    event.at, str(event.limit), event.measured,
+                                                    event.threshold, str(event.enforced_by)))
+            case Tallied():
+                self._publish(contract.NodeTallied.of(df, event.node, event.ledger))
 
     def on_line(self, node: str, stream: Stream, line: OutputLine) -> None:
         self._publish(contract.NodeLine(self._dataflow, node, str(stream), line.shown))
@@ -87,10 +99,12 @@ class Daemon:
         self.machine = machine
         self.settings = settings
         self.rundir = rundirs.make("daemon")
+        offer = cgroups.probe()  # what each dataflow's LocalExecutor here will find
+        enforcement = Enforcement() if offer is None else offer.enforcement
         self.info = contract.DaemonInfo(
             machine, str(uuid.uuid4()), os.getpid(), socket.gethostname(), __version__,
             contract.PROTOCOL_VERSION, working_dir, sys.executable, self.rundir,
-            settings.lease_s)
+            settings.lease_s, enforcement.as_fields())
         self._log = structlog.get_logger().bind(machine=machine)
         self._executors: dict[str, LocalExecutor] = {}
         self._commands: asyncio.Queue = asyncio.Queue()
@@ -140,7 +154,8 @@ class Daemon:
             reliability=zenoh.Reliability.RELIABLE)
         self._log.info("daemon_started", pid=os.getpid(), connect=list(self.settings.connect),
                        listen=list(self.settings.listen), working_dir=self.info.working_dir,
-                       lease_s=self.settings.lease_s, tls=self.settings.tls is not None)
+                       lease_s=self.settings.lease_s, tls=self.settings.tls is not None,
+                       enforced_by=self.info.enforcement)
 
     # -- joining -------------------------------------------------------------------------
 
@@ -243,8 +258,10 @@ class Daemon:
                 command.dataflow, command.node, str(Stream.STDERR),
                 f"dora daemon on '{self.machine}': working directory {command.cwd} does not "
                 "exist (relative paths resolve against the daemon's --working-dir)"))
+        watch = None if command.watch is None else Watch(**command.watch)
         await executor.spawn(Launch(command.node, command.incarnation, command.restart_count,
-                                    command.argv, env, command.cwd, Limits(**command.limits)))
+                                    command.argv, env, command.cwd, Limits(**command.limits),
+                                    watch))
 
     def _unlink_stale_sockets(self, env: dict[str, str]) -> None:
         """The socket of the node's previous incarnation, if it left it behind."""

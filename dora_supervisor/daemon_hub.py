@@ -28,6 +28,7 @@ from dora_api import contract
 from dora_api.contract import DaemonInfo, MachineKeys
 from dora_supervisor import __version__, rundirs
 from dora_supervisor.network import NetworkSettings, open_router
+from dora_supervisor.samples import Enforcement
 
 __all__ = ["DaemonHub", "MachineListener"]
 
@@ -134,6 +135,11 @@ class DaemonHub:
             self._reply(query, False, f"refused: the daemon speaks protocol {info.protocol}, "
                         f"this coordinator {contract.PROTOCOL_VERSION} (dora-supervisor "
                         f"{__version__}): run one version on every machine")
+            return
+        try:
+            Enforcement.from_fields(info.enforcement)
+        except ValueError as exc:
+            self._reply(query, False, f"refused: {exc}")
             return
         with self._lock:
             other = self._joined.get(info.machine)

@@ -28,7 +28,7 @@ from dora_supervisor.health import HealthWatch, NodeRules, sample_interval
 from dora_supervisor.health_rules import cpu_kills
 from dora_supervisor.log_routing import LogRouter, keeps_line
 from dora_supervisor.node_output import LastWords, OutputLine, Stream
-from dora_supervisor.samples import Enforced, Heartbeat, NodeMetrics, Sampled
+from dora_supervisor.samples import Enforced, Enforcement, Heartbeat, NodeMetrics, Sampled
 from dora_supervisor.tree import Tree
 from dora_supervisor.tree_model import (
     CloseOutputs,
@@ -97,6 +97,7 @@ class DataflowRuntime:
         self._last_reply = 0
         self._accounts = Accounts(edges_of(df))  # delivery: what was sent and never taken
         self._incarnations: dict[str, int] = {}  # node -> its latest incarnation spawned
+        self._throttle_warned: set[str] = set()  # nodes told their machine cannot throttle
 
     @property
     def exit_code(self) -> int:
@@ -113,11 +114,8 @@ class DataflowRuntime:
                 self._executor = executor
                 self.health.enforcement = enforcement = executor.enforcement
                 self.log.info("dataflow_started", name=self.df.name, nodes=len(self.df.nodes),
-                              descriptor=self.descriptor, enforced_by={
-                                  "memory": enforcement.memory.value,
-                                  "cpu": enforcement.cpu.value,
-                                  "cpu_throttle": enforcement.throttle})
-                self._warn_unavailable_throttle()
+                              descriptor=self.descriptor, enforced_by=enforcement.as_fields())
+                self._warn_unavailable_throttle([n.id for n in self.df.nodes if not n.machine])
                 await self._machines_before_start()
                 await self._execute(self.tree.start(time.monotonic()))
                 while self.result is None:
@@ -173,15 +171,18 @@ class DataflowRuntime:
     def metrics(self, node: str) -> NodeMetrics:
         return self.health.metrics(node)
 
-    def _warn_unavailable_throttle(self) -> None:
+    def _warn_unavailable_throttle(self, nodes: list[str]) -> None:
         """`cpu_mode: throttle` on a machine without a CPU quota: such nodes are killed
-        above their share instead, and the log says so once."""
-        for node in self.df.nodes:
-            rules = NodeRules.of(node)
-            if rules.cpu_mode is CpuMode.THROTTLE and cpu_kills(rules, self.health.enforcement):
-                self._node_logs[node.id].warning(
+        above their share instead, and the log says so once (a node on another machine:
+        at its first start there)."""
+        for node in nodes:
+            rules, offer = NodeRules.of(self.df.node(node)), self.health.offer(node)
+            if node not in self._throttle_warned and rules.cpu_mode is CpuMode.THROTTLE \
+                    and cpu_kills(rules, offer):
+                self._throttle_warned.add(node)
+                self._node_logs[node].warning(
                     "cpu_throttle_unavailable", cpu_mode=str(rules.cpu_mode),
-                    enforced_by=self.health.enforcement.cpu.value,
+                    enforced_by=offer.cpu.value,
                     detail="this machine offers no cgroup CPU quota: the node is killed "
                            "above its share instead (reason cpu_limit)")
 
@@ -255,6 +256,9 @@ class DataflowRuntime:
             return
         endpoints = launch.site_endpoints(site, self.dataflow_id, slot, upstream_slots) \
             if site else self._link.node_endpoints(slot, upstream_slots)
+        if site:  # measured and judged by what its machine offers (checked at its join)
+            self.health.place(node.id, Enforcement.from_fields(site.enforcement))
+            self._warn_unavailable_throttle([node.id])
         await self._executor.spawn(launch.node_launch(
             self.df, node, dataflow_id=self.dataflow_id, descriptor=self.descriptor,
             incarnation=action.incarnation, restart_count=action.restart_count,

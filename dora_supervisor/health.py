@@ -71,16 +71,30 @@ class HealthWatch:
     `metrics` the figures `dora status` shows, `watch` what to measure for a node.
 
     `enforcement` is what the executor's machine offers; the runtime sets it once the
-    executor has started (sampling until then)."""
+    executor has started (sampling until then). A node on another machine is judged by
+    what that machine offers (`place`)."""
 
     def __init__(self, rules: Mapping[str, NodeRules],
                  enforcement: Enforcement = _UNTIL_KNOWN):
         self._rules = dict(rules)
         self.enforcement = enforcement
+        self._placed: dict[str, Enforcement] = {}  # node -> its machine's, if not ours
         self._tracks: dict[str, _Track] = {}
 
+    def place(self, node: str, enforcement: Enforcement | None) -> None:
+        """`node` runs (from its next start on) on a machine offering `enforcement`;
+        None: the executor's own machine."""
+        if enforcement is None:
+            self._placed.pop(node, None)
+        else:
+            self._placed[node] = enforcement
+
+    def offer(self, node: str) -> Enforcement:
+        """What the machine of `node` offers."""
+        return self._placed.get(node, self.enforcement)
+
     def watch(self, node: str) -> Watch:
-        return watch_for(self._rules[node], self.enforcement)
+        return watch_for(self._rules[node], self.offer(node))
 
     def observe(self, report: Sampled | Heartbeat | Enforced) -> Verdict | None:
         track = self._track(report.node, report.incarnation)
@@ -169,7 +183,7 @@ class HealthWatch:
     def _cpu(self, track: _Track, sample: Sampled, rules: NodeRules) -> Verdict | None:
         """The share over the last window: from the newest sample at least a window
         old; samples in the first `CPU_GRACE_S` of the incarnation are not kept."""
-        if not cpu_kills(rules, self.enforcement) or sample.cpu_time_s is None:
+        if not cpu_kills(rules, self.offer(sample.node)) or sample.cpu_time_s is None:
             return None
         if track.first_at is None:
             track.first_at = sample.at
@@ -185,7 +199,7 @@ class HealthWatch:
         if share is None or share <= rules.cpu:
             return None
         return self._once(track, Verdict(sample.node, sample.incarnation, LimitKind.CPU,
-                                         share, rules.cpu, self.enforcement.cpu))
+                                         share, rules.cpu, self.offer(sample.node).cpu))
 
 
 def _metrics(previous: Sampled | None, sample: Sampled) -> NodeMetrics:

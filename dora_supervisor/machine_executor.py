@@ -2,13 +2,14 @@
 their machine's daemon.
 
 Nodes without `deploy.machine` go to the local executor; the others become commands to
-the hub's daemons, whose reports come back as the same `Started`, `Exited` and `Sampled`
-events (so `health` and the tree treat them exactly like local ones), plus the nodes'
-output lines and pipe notes. A report about an incarnation this executor no longer runs is
-dropped: once a machine is lost, its incarnations are gone for the tree (their `Exited`
-is reported when the tree kills them), whatever the daemon says later. When that daemon
-comes back, it is told to kill those incarnations, in case it never noticed it was cut
-off.
+the hub's daemons, whose reports come back as the same `Started`, `Exited`, `Sampled`,
+`Heartbeat`, `Enforced` and `Tallied` events, in the order the daemon's executor made them
+(so `health`, delivery accounting and the tree treat them exactly like local ones), plus
+the nodes' output lines and pipe notes. The daemon enforces what the launch's `Watch`
+asks. A report about an incarnation this executor no longer runs is dropped: once a
+machine is lost, its incarnations are gone for the tree (their `Exited` is reported when
+the tree kills them), whatever the daemon says later. When that daemon comes back, it is
+told to kill those incarnations, in case it never noticed it was cut off.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ import attrs
 import structlog
 
 from dora_api import contract
-from dora_supervisor.executor import Executor, Launch, Reports
+from dora_supervisor.executor import Executor, Launch, Reports, Tallied
 from dora_supervisor.node_output import OutputLine, Stream
-from dora_supervisor.samples import ProcessState, Sampled
+from dora_supervisor.samples import (
+    Enforced,
+    Enforcer,
+    Heartbeat,
+    LimitKind,
+    ProcessState,
+    Sampled,
+)
 from dora_supervisor.tree_model import Exited, Started
 
 __all__ = ["MachineExecutor", "Daemons", "CLOSE_DEADLINE_S"]
@@ -68,7 +76,8 @@ class MachineExecutor(Executor):
 
     @property
     def enforcement(self):
-        """How limits are enforced on this machine (remote nodes are sampled there)."""
+        """How limits are enforced on this machine; a remote node's machine says how at
+        its daemon's join (`DaemonInfo.enforcement`)."""
         return self._local.enforcement
 
     async def __aenter__(self) -> MachineExecutor:
@@ -97,7 +106,8 @@ class MachineExecutor(Executor):
         self._daemons.send(machine, contract.SpawnNode(
             self._dataflow, launch.node, launch.incarnation, launch.restart_count,
             list(launch.argv), launch.cwd, dict(launch.env), dict(launch.target_env),
-            attrs.asdict(launch.limits), self._sample_interval))
+            attrs.asdict(launch.limits), self._sample_interval,
+            None if launch.watch is None else attrs.asdict(launch.watch)))
 
     def kill(self, node: str, incarnation: int) -> None:
         if not self._machine_of.get(node):
@@ -163,6 +173,21 @@ class MachineExecutor(Executor):
                     report.node, report.incarnation, report.at,
                     ProcessState.from_letter(report.state), report.rss_bytes,
                     report.cpu_time_s))
+            case contract.NodeHeartbeat():
+                self._reports.on_report(Heartbeat(
+                    report.node, report.incarnation, report.at, report.taken_at,
+                    report.waiting_since, report.excused_until))
+            case contract.NodeEnforced():
+                try:
+                    limit, by = LimitKind(report.limit), Enforcer(report.enforced_by)
+                except ValueError as exc:
+                    self._log.warning("invalid_daemon_report", machine=machine, error=str(exc))
+                    return
+                self._reports.on_report(Enforced(report.node, report.incarnation, report.at,
+                                                 limit, report.measured, report.threshold, by))
+            case contract.NodeTallied():
+                self._reports.on_report(Tallied(report.node, report.incarnation,
+                                                report.ledger))
             case contract.NodeNote():
                 self._reports.on_note(report.node, report.incarnation, report.note)
 

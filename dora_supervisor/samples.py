@@ -101,6 +101,23 @@ class Enforcement:
     cpu: Enforcer = Enforcer.SAMPLING
     throttle: bool = False
 
+    def as_fields(self) -> dict:
+        """Plain values: the `enforced_by` of `dataflow_started` and `daemon_started`, and
+        what a daemon tells its coordinator."""
+        return {"memory": self.memory.value, "cpu": self.cpu.value,
+                "cpu_throttle": self.throttle}
+
+    @classmethod
+    def from_fields(cls, fields: dict) -> Enforcement:
+        """What another machine's daemon said (its `as_fields`); ValueError when it is not
+        that (a mechanism this version does not know)."""
+        known = tuple(enforcer.value for enforcer in Enforcer)  # any value compares
+        if set(fields) != {"memory", "cpu", "cpu_throttle"} or fields["memory"] not in known \
+                or fields["cpu"] not in known or not isinstance(fields["cpu_throttle"], bool):
+            raise ValueError(f"the daemon's enforcement {fields} is not one this version "
+                             "knows: run one version on every machine")
+        return cls(Enforcer(fields["memory"]), Enforcer(fields["cpu"]), fields["cpu_throttle"])
+
 
 @attrs.frozen
 class Watch:

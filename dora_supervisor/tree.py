@@ -272,7 +272,7 @@ class Tree:
         if worker is None or not worker.state.up:
             return
         self.log(_LIMIT_RECORDS.get(event.reason, "limit_exceeded"), "warning", node=worker.id,
-                 reason=str(event.reason), **event.detail)
+                 reason=str(event.reason), **event.detail, **tree_machines.where(worker))
         worker.stop_cause = event.reason
         worker.state = WorkerState.STOPPING
         self.emit(Kill(worker.id, worker.incarnation))

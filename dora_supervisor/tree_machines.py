@@ -18,7 +18,7 @@ from dora_supervisor.tree_model import Kill, MachineChanged, Worker, WorkerState
 if TYPE_CHECKING:
     from dora_supervisor.tree import Tree
 
-__all__ = ["on_machine", "hold", "restart_refusal"]
+__all__ = ["on_machine", "hold", "restart_refusal", "where"]
 
 
 def on_machine(tree: Tree, event: MachineChanged) -> None:
@@ -52,6 +52,12 @@ def hold(tree: Tree, worker: Worker) -> bool:
         tree.log("start_waits_for_machine", "warning", node=worker.id, machine=worker.machine)
     worker.held, worker.state, worker.pid, worker.alive = True, WorkerState.BACKOFF, None, False
     return True
+
+
+def where(worker: Worker) -> dict[str, str]:
+    """The fields that place a record about a worker on another machine (none for the
+    coordinator's own): its limit events name the machine that enforced them."""
+    return {} if worker.machine == "local" else {"machine": worker.machine}
 
 
 def restart_refusal(worker: Worker) -> str | None:

@@ -60,7 +60,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "ledger": (
         "LEDGER_ENV", "LEDGER_INPUT_WORDS", "LedgerLayout", "InputTally", "Ledger",
-        "read_ledger", "pack_position",
+        "read_ledger", "pack_position", "unpack_position",
     ),
     "codec": (
         "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH",
@@ -82,8 +82,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "PROTOCOL_VERSION", "LOCAL_MACHINE", "check_machine_name", "MachineKeys",
         "DaemonInfo", "JoinReply", "SpawnNode", "KillNode", "KillAll", "CloseDataflow",
         "Command", "NodeStarted", "NodeExited", "NodeSampled", "NodeLine", "NodeNote",
-        "DataflowClosed", "Report", "encode_record", "decode_join", "decode_join_reply",
-        "decode_command", "decode_report",
+        "DataflowClosed", "NodeHeartbeat", "NodeEnforced", "NodeTallied", "Report",
+        "encode_record", "decode_join", "decode_join_reply", "decode_command",
+        "decode_report",
     ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -115,7 +116,8 @@ __all__ = [
     "check_machine_name", "MachineKeys", "DaemonInfo", "JoinReply", "SpawnNode", "KillNode",
     "KillAll", "CloseDataflow", "Command", "NodeStarted", "NodeExited", "NodeSampled",
     "NodeLine", "NodeNote", "DataflowClosed", "Report", "encode_record", "decode_join",
-    "decode_join_reply", "decode_command", "decode_report",
+    "decode_join_reply", "decode_command", "decode_report", "NodeHeartbeat", "NodeEnforced",
+    "NodeTallied", "unpack_position",
 ]
 
 

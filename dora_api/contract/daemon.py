@@ -7,7 +7,9 @@ Everything rides on zenoh, under `dora-machines/`:
 - `daemon/<machine>`: a joined daemon's liveliness token (its loss is the machine's loss);
 - `to/<machine>`: commands for that daemon (`SpawnNode`, `KillNode`, `KillAll`,
   `CloseDataflow`); `from/<machine>`: what it reports (`NodeStarted`, `NodeExited`,
-  `NodeSampled`, `NodeLine`, `NodeNote`, `DataflowClosed`), in order on one key.
+  `NodeSampled`, `NodeHeartbeat`, `NodeEnforced`, `NodeTallied`, `NodeLine`, `NodeNote`,
+  `DataflowClosed`), in order on one key: the coordinator's health and delivery
+  accounting see a remote node's reports in the order its daemon's executor made them.
 Each record is one JSON object with a `kind`; a record of another kind, with missing,
 unknown or mistyped fields is a `ContractError` naming the field.
 """
@@ -21,16 +23,24 @@ from typing import Any, ClassVar
 import attrs
 
 from dora_api.contract.errors import ContractError
+from dora_api.contract.ledger import (
+    LEDGER_INPUT_WORDS,
+    InputTally,
+    Ledger,
+    pack_position,
+    unpack_position,
+)
 
 __all__ = [
     "PROTOCOL_VERSION", "LOCAL_MACHINE", "check_machine_name", "MachineKeys",
     "DaemonInfo", "JoinReply", "SpawnNode", "KillNode", "KillAll", "CloseDataflow",
     "Command", "NodeStarted", "NodeExited", "NodeSampled", "NodeLine", "NodeNote",
-    "DataflowClosed", "Report", "encode_record", "decode_join", "decode_join_reply",
+    "DataflowClosed", "NodeHeartbeat", "NodeEnforced", "NodeTallied", "Report",
+    "encode_record", "decode_join", "decode_join_reply",
     "decode_command", "decode_report",
 ]
 
-PROTOCOL_VERSION = 1  # bump on any change a daemon of the previous version would misread
+PROTOCOL_VERSION = 2  # bump on any change a daemon of the previous version would misread
 LOCAL_MACHINE = "local"  # the coordinator's own machine: never a daemon's name
 _MACHINE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _ROOT = "dora-machines"
@@ -83,11 +93,18 @@ _optional_int = attrs.validators.optional(_integer)
 _optional_number = attrs.validators.optional(_number)
 _texts = attrs.validators.deep_iterable(_text, _typed(list))
 _text_map = attrs.validators.deep_mapping(_text, _text, _typed(dict))
+_optional_map = attrs.validators.optional(_typed(dict))
+_counts = attrs.validators.deep_mapping(_text, _integer, _typed(dict))
+_tallies = attrs.validators.deep_mapping(_text, attrs.validators.and_(
+    attrs.validators.deep_iterable(_integer, _typed(list)),
+    attrs.validators.min_len(len(LEDGER_INPUT_WORDS)),
+    attrs.validators.max_len(len(LEDGER_INPUT_WORDS))), _typed(dict))
 
 
 @attrs.frozen
 class DaemonInfo:
-    """A daemon introducing itself: who it is and how its machine resolves paths."""
+    """A daemon introducing itself: who it is, how its machine resolves paths and how it
+    enforces limits."""
 
     kind: ClassVar[str] = "daemon_info"
     machine: str = attrs.field(validator=_text)
@@ -100,6 +117,9 @@ class DaemonInfo:
     python: str = attrs.field(validator=_text)  # runs `.py` nodes and operators there
     rundir: str = attrs.field(validator=_text)  # its private directory (node sockets)
     lease_s: float = attrs.field(validator=_number)  # its link lease (loss detection)
+    # how its machine enforces limits: {"memory": .., "cpu": .., "cpu_throttle": ..}, the
+    # mechanisms the coordinator asks for and judges that machine's nodes by
+    enforcement: dict[str, Any] = attrs.field(validator=_typed(dict))
 
     @property
     def router_socket(self) -> str:
@@ -125,7 +145,9 @@ class JoinReply:
 @attrs.frozen
 class SpawnNode:
     """Start one incarnation. `env` holds dora's variables as they are; `target_env` the
-    descriptor's `env:`, whose `$VAR`s the daemon expands from its own environment."""
+    descriptor's `env:`, whose `$VAR`s the daemon expands from its own environment;
+    `watch` what the coordinator asks the daemon to measure and enforce (the fields of
+    the launch's `Watch`; None: the leader alone, every `sample_interval_s`)."""
 
     kind: ClassVar[str] = "spawn"
     dataflow: str = attrs.field(validator=_text)
@@ -138,6 +160,7 @@ class SpawnNode:
     target_env: dict[str, str] = attrs.field(validator=_text_map)
     limits: dict[str, Any] = attrs.field(validator=_typed(dict))
     sample_interval_s: float = attrs.field(validator=_number)
+    watch: dict[str, Any] | None = attrs.field(validator=_optional_map)
 
 
 @attrs.frozen
@@ -202,6 +225,63 @@ class NodeSampled:
 
 
 @attrs.frozen
+class NodeHeartbeat:
+    """A node's watchdog page as the daemon read it: all four times are the daemon's
+    monotonic clock (the watchdog compares them with each other only)."""
+
+    kind: ClassVar[str] = "heartbeat"
+    dataflow: str = attrs.field(validator=_text)
+    node: str = attrs.field(validator=_text)
+    incarnation: int = attrs.field(validator=_integer)
+    at: float = attrs.field(validator=_number)
+    taken_at: float = attrs.field(validator=_number)
+    waiting_since: float = attrs.field(validator=_number)
+    excused_until: float = attrs.field(validator=_number)
+
+
+@attrs.frozen
+class NodeEnforced:
+    """The daemon's machine enforced a limit by itself (the kernel's OOM killer in the
+    node's cgroup): `limit` and `enforced_by` are the values of the records' fields."""
+
+    kind: ClassVar[str] = "enforced"
+    dataflow: str = attrs.field(validator=_text)
+    node: str = attrs.field(validator=_text)
+    incarnation: int = attrs.field(validator=_integer)
+    at: float = attrs.field(validator=_number)
+    limit: str = attrs.field(validator=_text)
+    measured: float = attrs.field(validator=_number)
+    threshold: float = attrs.field(validator=_number)
+    enforced_by: str = attrs.field(validator=_text)
+
+
+@attrs.frozen
+class NodeTallied:
+    """The counts an ended process left in its delivery ledger (sent before its
+    `NodeExited`): `sent` per output; per input its `LEDGER_INPUT_WORDS`, with `next` a
+    packed position (0: none), exactly as the ledger file holds them."""
+
+    kind: ClassVar[str] = "tallied"
+    dataflow: str = attrs.field(validator=_text)
+    node: str = attrs.field(validator=_text)
+    incarnation: int = attrs.field(validator=_integer)
+    sent: dict[str, int] = attrs.field(validator=_counts)
+    inputs: dict[str, list[int]] = attrs.field(validator=_tallies)
+
+    @classmethod
+    def of(cls, dataflow: str, node: str, ledger: Ledger) -> NodeTallied:
+        inputs = {input_id: [0 if t.next is None else pack_position(t.next), t.received,
+                             t.taken, t.dropped] for input_id, t in ledger.inputs.items()}
+        return cls(dataflow, node, ledger.incarnation, dict(ledger.sent), inputs)
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger(self.incarnation, dict(self.sent), {
+            input_id: InputTally(unpack_position(words[0]), *words[1:])
+            for input_id, words in self.inputs.items()})
+
+
+@attrs.frozen
 class NodeLine:
     kind: ClassVar[str] = "line"
     dataflow: str = attrs.field(validator=_text)
@@ -229,10 +309,12 @@ class DataflowClosed:
     dataflow: str = attrs.field(validator=_text)
 
 
-Report = NodeStarted | NodeExited | NodeSampled | NodeLine | NodeNote | DataflowClosed
+Report = (NodeStarted | NodeExited | NodeSampled | NodeHeartbeat | NodeEnforced | NodeTallied
+          | NodeLine | NodeNote | DataflowClosed)
 
 _COMMANDS = {cls.kind: cls for cls in (SpawnNode, KillNode, KillAll, CloseDataflow)}
-_REPORTS = {cls.kind: cls for cls in (NodeStarted, NodeExited, NodeSampled, NodeLine, NodeNote,
+_REPORTS = {cls.kind: cls for cls in (NodeStarted, NodeExited, NodeSampled, NodeHeartbeat,
+                                      NodeEnforced, NodeTallied, NodeLine, NodeNote,
                                       DataflowClosed)}
 
 
@@ -258,7 +340,7 @@ def _decode(data: bytes, known: dict[str, type], what: str):
                               missing and f"missing {', '.join(missing)}") if part))
     try:
         return cls(**body)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # a mistyped field; a ledger's wrong length
         raise ContractError(f"{cls.kind} {what}: {exc.args[0]}") from None
 
 

@@ -23,7 +23,7 @@ from dora_api.contract.messages import Position
 from dora_api.contract.records import field, record
 
 __all__ = ["LEDGER_ENV", "LEDGER_INPUT_WORDS", "LedgerLayout", "InputTally", "Ledger", "read_ledger",
-           "pack_position"]
+           "pack_position", "unpack_position"]
 
 LEDGER_ENV = "DORA_LEDGER"
 _MAGIC = b"DLG1"
@@ -37,7 +37,8 @@ def pack_position(position: Position) -> int:
     return (position.incarnation << _SEQ_BITS) | position.seq
 
 
-def _unpack_position(word: int) -> Position | None:
+def unpack_position(word: int) -> Position | None:
+    """The position `pack_position` packed into `word` (0: none)."""
     return Position(word >> _SEQ_BITS, word & ((1 << _SEQ_BITS) - 1)) if word else None
 
 
@@ -105,7 +106,7 @@ def read_ledger(data: bytes) -> Ledger:
         inputs = {}
         for input_id in layout.inputs:
             counts = [word(layout.input_offset(input_id, name)) for name in LEDGER_INPUT_WORDS]
-            inputs[input_id] = InputTally(_unpack_position(counts[0]), *counts[1:])
+            inputs[input_id] = InputTally(unpack_position(counts[0]), *counts[1:])
     except (struct.error, ValueError, KeyError, TypeError) as exc:
         raise ContractError(f"not a delivery ledger: {exc}") from None
     return Ledger(incarnation, sent, inputs)

@@ -24,19 +24,6 @@ MiB = 2**20
 LIMIT = 150 * MiB
 
 
-@pytest.fixture(params=["cgroup", "sampling"])
-def enforced_by(request, monkeypatch) -> str:
-    """The mechanism the run must use, as its records will name it."""
-    if request.param == "sampling":
-        monkeypatch.setenv(cgroups.CGROUPS_ENV, "off")
-        return "sampling"
-    monkeypatch.delenv(cgroups.CGROUPS_ENV, raising=False)
-    offer = cgroups.probe()
-    if offer is None:
-        pytest.skip("this machine lets us create no cgroups: only sampling is tested")
-    return offer.version.value
-
-
 def stamp(record: dict) -> float:
     return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
 

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -18,44 +17,16 @@ from tests.conftest import DORA, dora, wait_until
 from tests.integration.cluster import (
     LEASE_S,
     Daemon,
-    TcpProxy,
     alive,
     first_event_after,
-    free_port,
     got_lines,
     records,
     stop_all,
-    up_listening,
     wait_running,
     workers,
 )
 
 BOUND_S = LEASE_S + 0.5  # a lost daemon is seen within its lease + 0.5 s
-
-
-@pytest.fixture
-def cluster(tmp_path, control_dirs):
-    """A listening background coordinator; `daemon(machine, via_proxy)` adds a daemon."""
-    port = free_port()
-    endpoint = f"tcp/127.0.0.1:{port}"
-    up_listening(endpoint)
-    daemons: list[Daemon] = []
-    proxies: list[TcpProxy] = []
-
-    def daemon(machine: str, via_proxy: bool = False) -> Daemon:
-        target = endpoint
-        if via_proxy:
-            proxies.append(TcpProxy(port))
-            target = f"tcp/127.0.0.1:{proxies[-1].port}"
-        daemons.append(Daemon(machine, [target], tmp_path))
-        return daemons[-1]
-
-    yield SimpleNamespace(endpoint=endpoint, daemon=daemon, proxies=proxies, daemons=daemons)
-    dora("destroy")
-    for each in daemons:
-        each.kill()
-    for proxy in proxies:
-        proxy.close()
 
 
 def across(dataflow):

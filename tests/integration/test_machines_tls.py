@@ -142,7 +142,9 @@ def test_with_mutual_tls_only_peers_with_the_cas_certificate_get_in(dataflow, ce
                    "a peer with a certificate of the CA reading the data (the control case)")
         assert good.routers() == 1
         info = contract.DaemonInfo("m9", "x", 1, "h", "0", contract.PROTOCOL_VERSION, "/",
-                                   "python", "/tmp", 1.0)
+                                   "python", "/tmp", 1.0, {"memory": "sampling",
+                                                            "cpu": "sampling",
+                                                            "cpu_throttle": False})
         for peer in refused:
             assert peer.routers() == 0 and not peer.joined(info)
             peer.session.put(MachineKeys.to("m1"), contract.encode_record(

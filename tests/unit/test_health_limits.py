@@ -141,6 +141,29 @@ def test_throttle_on_a_machine_that_can_is_never_judged_and_can_falls_back_to_ki
     assert verdict.limit is LimitKind.CPU
 
 
+def test_a_node_on_another_machine_is_measured_and_judged_by_what_that_one_offers():
+    rules = NodeRules(cpu=30.0, cpu_mode=CpuMode.THROTTLE)
+    watch = health(rules, CGROUPS)
+    watch.place("a", SAMPLING)  # a daemon's machine without cgroups
+    assert (watch.offer("a"), watch.watch("a")) == (SAMPLING, Watch(0.25, group=True))
+    at, verdict = busy_loop(watch, 1.0, 10)
+    assert verdict == Verdict("a", 1, LimitKind.CPU, 100.0, 30.0, Enforcer.SAMPLING)
+    watch.place("a", None)  # back on the executor's own machine
+    assert watch.watch("a") == Watch(0.5, group=True, cpu_quota=30.0)
+
+
+@pytest.mark.parametrize("fields", [
+    {"memory": "cgroup_v3", "cpu": "sampling", "cpu_throttle": False},
+    {"memory": "sampling", "cpu": "sampling"},
+    {"memory": "sampling", "cpu": "sampling", "cpu_throttle": "yes"}])
+def test_an_enforcement_another_machine_names_must_be_one_this_version_knows(fields):
+    assert Enforcement.from_fields(CGROUPS.as_fields()) == CGROUPS
+    assert CGROUPS.as_fields() == {"memory": "cgroup_v1", "cpu": "cgroup_v1",
+                                   "cpu_throttle": True}
+    with pytest.raises(ValueError):
+        Enforcement.from_fields(fields)
+
+
 def test_cpu_share_of_two_samples():
     assert cpu_share((1.0, 2.0), (3.0, 3.0)) == 50.0
     assert cpu_share((1.0, 2.0), (1.0, 3.0)) is None

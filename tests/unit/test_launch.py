@@ -95,7 +95,8 @@ def test_a_launch_is_the_argv_env_cwd_and_limits_of_one_incarnation():
 
 
 SITE = contract.DaemonInfo("m1", "d-1", 42, "robot", "0", contract.PROTOCOL_VERSION,
-                           "/opt/robot", "/opt/venv/bin/python", "/run/d", 1.5)
+                           "/opt/robot", "/opt/venv/bin/python", "/run/d", 1.5,
+                           {"memory": "sampling", "cpu": "sampling", "cpu_throttle": False})
 
 
 def test_a_node_on_another_machine_is_resolved_there(monkeypatch):

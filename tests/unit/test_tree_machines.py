@@ -85,3 +85,16 @@ def test_a_node_already_stopping_keeps_its_cause_when_its_machine_is_lost():
     sim.post(MachineChanged("m2", False))
     assert not sim.logged("liveliness_lost") and sim.kills == ["sink"]
     assert sim.tree.workers["sink"].state == "backoff" and sim.tree.workers["sink"].held
+
+
+def test_a_limit_record_of_a_remote_node_names_its_machine_and_a_local_ones_does_not():
+    from dora_supervisor.policy import ExitReason
+    from dora_supervisor.tree_model import LimitExceeded
+
+    sim = Sim(ACROSS)
+    detail = {"incarnation": 1, "limit": "memory", "enforced_by": "cgroup_v2"}
+    sim.post(LimitExceeded("sink", sim.incarnation("sink"), ExitReason.MEMORY_LIMIT, detail))
+    sim.post(LimitExceeded("here", sim.incarnation("here"), ExitReason.MEMORY_LIMIT, detail))
+    assert sim.logged("limit_exceeded") == [
+        {"node": "sink", "reason": "memory_limit", **detail, "machine": "m2"},
+        {"node": "here", "reason": "memory_limit", **detail}]
