@@ -131,7 +131,7 @@ def test_a_consumer_stopped_by_its_supervisor_counts_every_message_it_did_not_ta
             shutdown: 20s
           - id: trigger
             path: {nodes}/worker.py
-            args: --crash-after 0.5 --crash-times 1 --exit-after 0.1
+            args: --crash-after 1.0 --crash-times 1 --exit-after 0.1  # the consumer is up
             restart: {policy: transient, backoff: {initial: 50ms, jitter: 0}}
     """))
     assert run.wait(60) == 0, run.text()[-3000:]
