@@ -48,10 +48,10 @@ class _Stream:
     (both (incarnation, seq) tuples), the incarnation of the accepted message not yet in
     the queue (its put may wait for room: nothing may overtake it)."""
 
-    __slots__ = ("output", "producer", "expected", "queued", "in_flight")
+    __slots__ = ("output", "producer", "expected", "queued", "in_flight", "counts")
 
-    def __init__(self, output: str, producer: _Producer):
-        self.output, self.producer = output, producer
+    def __init__(self, output: str, producer: _Producer, counts):
+        self.output, self.producer, self.counts = output, producer, counts
         self.expected: tuple[int, int] | None = None
         self.queued: tuple[int, int] | None = None
         self.in_flight: int | None = None
@@ -64,19 +64,23 @@ class StreamOrder:
     NODE_RESTARTED event; it must not block."""
 
     def __init__(self, sources: dict[str, tuple[str, str]],
-                 restarted: Callable[[str], None], hold_s: float = HOLD_S):
+                 restarted: Callable[[str], None], hold_s: float = HOLD_S,
+                 tally: Tally | None = None):
         self._producers: dict[str, _Producer] = {}
         self._streams: dict[str, _Stream] = {}
         for input_id, (node, output) in sources.items():
             producer = self._producers.get(node) or self._producers.setdefault(
                 node, _Producer(node))
-            stream = self._streams[input_id] = _Stream(output, producer)
+            counts = tally.input_words(input_id) if tally is not None else None
+            stream = self._streams[input_id] = _Stream(output, producer, counts)
             producer.streams.append(stream)
+        self._store = tally.store if tally is not None else None
         self._restarted = restarted
         self._hold_s = hold_s
         self._owed: dict[str, int] = {}  # node -> NODE_RESTARTED waiting for a message in flight
         self._pending: dict[str, tuple[int, dict[str, int]]] = {}  # node -> (ended, sent)
-        self._mutex = threading.Lock()  # the per-message path takes it directly
+        # the per-message path takes it directly; the ledger's counts are updated under it
+        self._mutex = tally.lock if tally is not None else threading.Lock()
         self._lock = threading.Condition(self._mutex)
 
     def accept(self, input_id: str, position: Position) -> tuple[bool, Position | None, bool]:
@@ -86,6 +90,27 @@ class StreamOrder:
             return False, None, False
         expected = Position(*expected) if expected is not None else None
         return True, expected, expected != position
+
+    def in_order(self, input_id: str, incarnation: int, seq: int) -> bool:
+        """The steady state, decided and counted (the ledger's next and received) in one
+        short section: the message is the one expected next on its input, from the
+        incarnation seen last, nothing pending. False: not that case, nothing changed
+        (ask `admit`)."""
+        stream = self._streams[input_id]
+        with self._mutex:
+            expected, producer = stream.expected, stream.producer
+            if expected is None or expected[1] != seq or expected[0] != incarnation or \
+                    producer.seen != incarnation or incarnation <= producer.ended or \
+                    self._pending:
+                return False
+            stream.expected = (incarnation, seq + 1)
+            stream.in_flight = incarnation
+            counts = stream.counts
+            if counts is not None:
+                self._store(counts.next_at, contract.position_word(incarnation, seq + 1))
+                counts.received += 1
+                self._store(counts.received_at, counts.received)
+            return True
 
     def admit(self, input_id: str, incarnation: int, seq: int
               ) -> tuple[bool, tuple[int, int] | None]:
@@ -207,8 +232,9 @@ class Delivery:
         self._tally = Tally(contract.LedgerLayout(config.outputs, list(sources)),
                             config.incarnation, os.environ.get(contract.LEDGER_ENV))
         self._put_event = put_event
-        self._order = StreamOrder(sources, self._restarted)
+        self._order = StreamOrder(sources, self._restarted, tally=self._tally)
         self._admit, self.queued_at = self._order.admit, self._order.queued_at
+        self._in_order = self._order.in_order
         self._received = self._tally.received_at
         self.taken, self.dropped = self._tally.taken, self._tally.dropped
         next_seq, stamp = self._tally.next_seq, contract.stamper(config.incarnation)
@@ -229,6 +255,8 @@ class Delivery:
 
     def accept_at(self, input_id: str, incarnation: int, seq: int) -> bool:
         """`accept` with the position as two ints (the per-message path)."""
+        if self._in_order(input_id, incarnation, seq):  # the steady state, counted too
+            return True
         deliver, expected = self._admit(input_id, incarnation, seq)
         if not deliver:
             return False

@@ -38,15 +38,21 @@ class Tally:
     (any thread may send; an input's counts are written by its reader and by the node's
     thread)."""
 
-    def __init__(self, layout: contract.LedgerLayout, incarnation: int, path: str | None):
+    def __init__(self, layout: contract.LedgerLayout, incarnation: int, path: str | None,
+                 lock: threading.Lock | None = None):
         content = layout.initial(incarnation)
         self._buffer: mmap.mmap | bytearray = _mapped(path, content) if path else None
         if self._buffer is None:
             self._buffer = bytearray(content)
-        self._lock = threading.Lock()
-        self._store = functools.partial(_WORD.pack_into, self._buffer)
+        self.lock = self._lock = lock or threading.Lock()  # shared with delivery's order
+        self.store = self._store = functools.partial(_WORD.pack_into, self._buffer)
         self._sent = {output: [layout.sent_offset(output), 0] for output in layout.outputs}
         self._inputs = {input_id: _InputWords(layout, input_id) for input_id in layout.inputs}
+
+    def input_words(self, input_id: str) -> _InputWords | None:
+        """Where `input_id`'s counts live (None: not counted), for a caller that updates
+        them itself under `lock`, with `store(offset, value)`."""
+        return self._inputs.get(input_id)
 
     def next_seq(self, output: str) -> int:
         """The sequence number of the message about to be sent on `output` (counted as

@@ -68,10 +68,14 @@ class SegmentPool:
             with self._changed:
                 if self._closed:
                     return None
+                best = None  # the smallest free slot that fits
+                for slot in self._slots:
+                    if not slot.busy and slot.segment.capacity >= size and (
+                            best is None or slot.segment.capacity < best.segment.capacity):
+                        best = slot
+                if best is not None:
+                    return self._take(best)
                 free = [slot for slot in self._slots if not slot.busy]
-                fits = [slot for slot in free if slot.segment.capacity >= size]
-                if fits:
-                    return self._take(min(fits, key=lambda slot: slot.segment.capacity))
                 capacity = segment_capacity(size)
                 if free and not self._room_for(capacity):
                     self._retire(min(free, key=lambda slot: slot.segment.capacity))

@@ -38,7 +38,7 @@ __all__ = [
     "Ack", "encode_ack", "decode_ack",
     "HEARTBEAT_BYTES", "HeartbeatField", "HeartbeatTimes", "arm_heartbeat", "write_heartbeat",
     "read_heartbeat",
-    "ReleaseMessage", "encode_release", "decode_release",
+    "ReleaseMessage", "encode_release", "decode_release", "release_encoder",
 ]
 
 _INCARNATION = re.compile(r"^[0-9]+$")
@@ -372,8 +372,13 @@ class ReleaseMessage:
 
 
 def encode_release(message: ReleaseMessage) -> bytes:
-    return (f"{message.holder}\n{message.output}\n".encode()
-            + _RELEASE_FIXED.pack(message.slot, message.generation))
+    return release_encoder(message.holder, message.output)(message.slot, message.generation)
+
+
+def release_encoder(holder: str, output: str) -> Callable[[int, int], bytes]:
+    """`encode_release` for one holder and output, as `(slot, generation) -> bytes`."""
+    prefix, pack = f"{holder}\n{output}\n".encode(), _RELEASE_FIXED.pack
+    return lambda slot, generation: prefix + pack(slot, generation)
 
 
 def decode_release(payload: bytes) -> ReleaseMessage:
