@@ -22,7 +22,7 @@ from typing import Any
 
 from dora_api import contract
 from dora_api.contract import NodeConfig
-from dora_api.shm import SHM_DIR, shm_available, shm_domain, unlink_quietly
+from dora_api.shm import SHM_DIR, copy_into, shm_available, shm_domain, unlink_quietly
 from dora_api.shm_pool import SegmentPool, Slot
 from dora_api.waker import Waker
 
@@ -112,8 +112,6 @@ class Outputs:
     def _send_shared(self, output_id: str, publisher, arrow: contract.ArrowLayout,
                      metadata: dict | None) -> bool:
         """Copy the buffers into a segment and send its descriptor; False: send inline."""
-        from dora_api.shm import copy_into
-
         holders = self.holders(output_id)
         if holders is None:
             return False

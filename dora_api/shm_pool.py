@@ -63,7 +63,7 @@ class SegmentPool:
         """A slot of at least `size` bytes, marked busy with a new generation; None if the
         pool is full and nothing was released in time (or the segment cannot be made).
         `wait(deadline)`, when given, is how to wait for releases (it processes them)."""
-        deadline = time.monotonic() + wait_s
+        deadline = None  # set once there is something to wait for
         while True:
             with self._changed:
                 if self._closed:
@@ -82,6 +82,8 @@ class SegmentPool:
                     continue
                 if self._room_for(capacity):
                     return self._grow(capacity)
+                if deadline is None:
+                    deadline = time.monotonic() + wait_s
                 remaining = deadline - time.monotonic()
                 if self._starved or remaining <= 0:
                     self._starved = True
