@@ -273,9 +273,9 @@ class Outputs:
         if attachment is not None and contract.is_wake(attachment.to_bytes()):
             return
         try:
-            message = contract.decode_release(sample.payload.to_bytes())
+            holder, output, slot, generation = contract.read_release(sample.payload.to_bytes())
         except contract.ContractError:
             return
-        pool = self._pools.get(message.output)
+        pool = self._pools.get(output)
         if pool is not None:
-            pool.release(message.slot, message.generation, message.holder)
+            pool.release(slot, generation, holder)

@@ -48,7 +48,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "is_flush_marker", "encode_flush_marker", "decode_flush_marker", "Ack",
         "encode_ack", "decode_ack", "HEARTBEAT_BYTES", "HeartbeatField", "HeartbeatTimes",
         "arm_heartbeat", "write_heartbeat", "read_heartbeat", "ReleaseMessage",
-        "encode_release", "decode_release", "release_encoder",
+        "encode_release", "decode_release", "release_encoder", "read_release",
     ),
     "logs": (
         "LEVELS", "LOG_SOURCE", "dora_level", "passes", "LogFilter", "parse_log_source",
@@ -98,7 +98,7 @@ __all__ = [
     "is_flush_marker", "encode_flush_marker", "decode_flush_marker", "Ack", "encode_ack",
     "decode_ack", "HEARTBEAT_BYTES", "HeartbeatField", "HeartbeatTimes", "arm_heartbeat",
     "write_heartbeat", "read_heartbeat", "ReleaseMessage", "encode_release",
-    "decode_release", "release_encoder", "LEVELS", "LOG_SOURCE", "dora_level", "passes",
+    "decode_release", "release_encoder", "read_release", "LEVELS", "LOG_SOURCE", "dora_level", "passes",
     "LogFilter",
     "parse_log_source", "LogMessage", "encode_log_message", "decode_log_message",
     "LEDGER_ENV", "LEDGER_INPUT_WORDS", "LedgerLayout", "InputTally", "Ledger",

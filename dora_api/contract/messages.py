@@ -38,7 +38,7 @@ __all__ = [
     "Ack", "encode_ack", "decode_ack",
     "HEARTBEAT_BYTES", "HeartbeatField", "HeartbeatTimes", "arm_heartbeat", "write_heartbeat",
     "read_heartbeat",
-    "ReleaseMessage", "encode_release", "decode_release", "release_encoder",
+    "ReleaseMessage", "encode_release", "decode_release", "release_encoder", "read_release",
 ]
 
 _INCARNATION = re.compile(r"^[0-9]+$")
@@ -382,12 +382,16 @@ def release_encoder(holder: str, output: str) -> Callable[[int, int], bytes]:
 
 
 def decode_release(payload: bytes) -> ReleaseMessage:
+    return ReleaseMessage(*read_release(payload))
+
+
+def read_release(payload: bytes) -> tuple[str, str, int, int]:
+    """`decode_release` as (holder, output, slot, generation): no record made."""
     holder, sep1, rest = payload.partition(b"\n")
     output, sep2, numbers = rest.partition(b"\n")
     if not (sep1 and sep2 and holder and output) or len(numbers) != _RELEASE_FIXED.size:
         raise ContractError(f"malformed shared-memory release: {payload[:80]!r}")
     try:
-        slot, generation = _RELEASE_FIXED.unpack(numbers)
-        return ReleaseMessage(holder.decode(), output.decode(), slot, generation)
+        return (holder.decode(), output.decode(), *_RELEASE_FIXED.unpack(numbers))
     except UnicodeDecodeError:
         raise ContractError(f"malformed shared-memory release: {payload[:80]!r}") from None
