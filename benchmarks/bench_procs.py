@@ -4,6 +4,7 @@ stop it and its group, wait with a deadline, tail its log."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,7 +75,11 @@ def wait_all(procs: list[subprocess.Popen], timeout: float) -> None:
 
 
 def tail(path: Path, lines: int = 30) -> str:
+    """The last `lines` of a log, after the lines that say what failed (a Rust panic's
+    backtrace would otherwise push its message out of view)."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace").splitlines()
     except OSError:
         return ""
+    said = [line for line in text[:-lines] if re.search(r"panicked|Error|error:", line)]
+    return "\n".join(said[-5:] + text[-lines:])

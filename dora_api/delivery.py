@@ -10,6 +10,10 @@ with what it sent) and the last of its messages is in the queue, or `HOLD_S` aft
 Where a stream does not go on where it was expected to (the first message of this
 incarnation, or a jump), the supervisor is told (`MovedNote`): it counts what lies
 between as lost. The counts themselves live in the ledger (`Tally`).
+
+Per message this is two short critical sections on a plain lock (`admit`, then `queued`)
+over small records, with positions as two ints: no Position object is made unless a
+stream moved.
 """
 
 from __future__ import annotations
@@ -27,6 +31,32 @@ __all__ = ["Delivery", "StreamOrder", "HOLD_S"]
 HOLD_S = 1.0  # how long NODE_RESTARTED waits for the ended incarnation's last messages
 
 
+class _Producer:
+    """One upstream node, as this consumer knows it."""
+
+    __slots__ = ("node", "streams", "ended", "seen")
+
+    def __init__(self, node: str):
+        self.node = node
+        self.streams: list[_Stream] = []
+        self.ended: int | None = None  # NODE_RESTARTED given up to this incarnation
+        self.seen: int | None = None  # the newest incarnation a message came from
+
+
+class _Stream:
+    """One input: the position expected next, the position after the last message queued
+    (both (incarnation, seq) tuples), the incarnation of the accepted message not yet in
+    the queue (its put may wait for room: nothing may overtake it)."""
+
+    __slots__ = ("output", "producer", "expected", "queued", "in_flight", "counts")
+
+    def __init__(self, output: str, producer: _Producer, counts):
+        self.output, self.producer, self.counts = output, producer, counts
+        self.expected: tuple[int, int] | None = None
+        self.queued: tuple[int, int] | None = None
+        self.in_flight: int | None = None
+
+
 class StreamOrder:
     """The decisions, per input of one node; thread-safe (zenoh threads call it).
 
@@ -34,105 +64,161 @@ class StreamOrder:
     NODE_RESTARTED event; it must not block."""
 
     def __init__(self, sources: dict[str, tuple[str, str]],
-                 restarted: Callable[[str], None], hold_s: float = HOLD_S):
-        self._sources = sources
-        self._inputs_of: dict[str, list[str]] = {}
-        for input_id, (node, _) in sources.items():
-            self._inputs_of.setdefault(node, []).append(input_id)
+                 restarted: Callable[[str], None], hold_s: float = HOLD_S,
+                 tally: Tally | None = None):
+        self._producers: dict[str, _Producer] = {}
+        self._streams: dict[str, _Stream] = {}
+        for input_id, (node, output) in sources.items():
+            producer = self._producers.get(node) or self._producers.setdefault(
+                node, _Producer(node))
+            counts = tally.input_words(input_id) if tally is not None else None
+            stream = self._streams[input_id] = _Stream(output, producer, counts)
+            producer.streams.append(stream)
+        self._store = tally.store if tally is not None else None
         self._restarted = restarted
         self._hold_s = hold_s
-        self._expected: dict[str, Position | None] = dict.fromkeys(sources)
-        self._queued: dict[str, Position | None] = dict.fromkeys(sources)
-        # accepted, not yet in the queue (its put may wait for room): nothing overtakes it
-        self._in_flight: dict[str, Position | None] = dict.fromkeys(sources)
-        # node -> NODE_RESTARTED given up to this incarnation (from the first one we knew of)
-        self._ended: dict[str, int] = {}
-        self._seen: dict[str, int] = {}  # node -> newest incarnation a message came from
         self._owed: dict[str, int] = {}  # node -> NODE_RESTARTED waiting for a message in flight
         self._pending: dict[str, tuple[int, dict[str, int]]] = {}  # node -> (ended, sent)
-        self._lock = threading.Condition()
+        # the per-message path takes it directly; the ledger's counts are updated under it
+        self._mutex = tally.lock if tally is not None else threading.Lock()
+        self._lock = threading.Condition(self._mutex)
 
     def accept(self, input_id: str, position: Position) -> tuple[bool, Position | None, bool]:
-        """Before the message is queued: (deliver it?, the position expected, moved?).
-        A message that opens a new incarnation waits here until NODE_RESTARTED is queued."""
-        node, _ = self._sources[input_id]
-        with self._lock:
-            self._ended.setdefault(node, position.incarnation - 1)  # before our time
-            if position.incarnation <= self._ended[node]:
-                return False, None, False
-            expected = self._expected[input_id]
-            seen, pending = self._seen.get(node), self._pending.get(node)
-            if (seen is not None and position.incarnation > seen) or \
-                    (pending is not None and position.incarnation > pending[0]):
-                self._end(node, position.incarnation - 1)  # NODE_RESTARTED goes first
-                self._lock.wait_for(lambda: not self._owed.get(node))
-            self._seen[node] = max(position.incarnation, seen or 0)
-            self._expected[input_id] = Position(position.incarnation, position.seq + 1)
-            self._in_flight[input_id] = position
-            return True, expected, expected != position
+        """Before the message is queued: (deliver it?, the position expected, moved?)."""
+        deliver, expected = self.admit(input_id, position.incarnation, position.seq)
+        if not deliver:
+            return False, None, False
+        expected = Position(*expected) if expected is not None else None
+        return True, expected, expected != position
+
+    def in_order(self, input_id: str, incarnation: int, seq: int) -> bool:
+        """The steady state, decided and counted (the ledger's next and received) in one
+        short section: the message is the one expected next on its input, from the
+        incarnation seen last, nothing pending. False: not that case, nothing changed
+        (ask `admit`)."""
+        stream = self._streams[input_id]
+        with self._mutex:
+            expected, producer = stream.expected, stream.producer
+            if expected is None or expected[1] != seq or expected[0] != incarnation or \
+                    producer.seen != incarnation or incarnation <= producer.ended or \
+                    self._pending:
+                return False
+            stream.expected = (incarnation, seq + 1)
+            stream.in_flight = incarnation
+            counts = stream.counts
+            if counts is not None:
+                self._store(counts.next_at, contract.position_word(incarnation, seq + 1))
+                counts.received += 1
+                self._store(counts.received_at, counts.received)
+            return True
+
+    def admit(self, input_id: str, incarnation: int, seq: int
+              ) -> tuple[bool, tuple[int, int] | None]:
+        """`accept` with the position as two ints: (deliver it?, the (incarnation, seq)
+        expected). A message that opens a new incarnation waits here until NODE_RESTARTED
+        is queued."""
+        stream = self._streams[input_id]
+        producer = stream.producer
+        with self._mutex:
+            if producer.seen != incarnation or self._pending:  # not the steady state
+                return self._admit_slowly(stream, producer, incarnation, seq)
+            if incarnation <= producer.ended:
+                return False, None
+            expected = stream.expected
+            stream.expected = (incarnation, seq + 1)
+            stream.in_flight = incarnation
+            return True, expected
+
+    def _admit_slowly(self, stream: _Stream, producer: _Producer, incarnation: int,
+                      seq: int) -> tuple[bool, tuple[int, int] | None]:
+        node = producer.node
+        if producer.ended is None:
+            producer.ended = incarnation - 1  # before our time
+        if incarnation <= producer.ended:
+            return False, None
+        expected = stream.expected
+        seen, pending = producer.seen, self._pending.get(node)
+        if (seen is not None and incarnation > seen) or \
+                (pending is not None and incarnation > pending[0]):
+            self._end(producer, incarnation - 1)  # NODE_RESTARTED goes first
+            self._lock.wait_for(lambda: not self._owed.get(node))
+        producer.seen = max(incarnation, seen or 0)
+        stream.expected = (incarnation, seq + 1)
+        stream.in_flight = incarnation
+        return True, expected
 
     def queued(self, input_id: str, position: Position) -> None:
         """The accepted message is in the queue (or was dropped by a closed one): a held
         NODE_RESTARTED may follow it."""
-        node, _ = self._sources[input_id]
-        with self._lock:
-            self._in_flight[input_id] = None
-            self._queued[input_id] = Position(position.incarnation, position.seq + 1)
-            pending = self._pending.get(node)
-            if pending is not None and self._complete(node, *pending):
-                self._end(node, pending[0])
-            elif node in self._owed:
-                self._pay(node)
+        self.queued_at(input_id, position.incarnation, position.seq)
+
+    def queued_at(self, input_id: str, incarnation: int, seq: int) -> None:
+        """`queued` with the position as two ints."""
+        stream = self._streams[input_id]
+        with self._mutex:
+            stream.in_flight = None
+            stream.queued = (incarnation, seq + 1)
+            if self._pending or self._owed:  # a NODE_RESTARTED may wait for this one
+                node = stream.producer.node
+                pending = self._pending.get(node)
+                if pending is not None and self._complete(stream.producer, *pending):
+                    self._end(stream.producer, pending[0])
+                elif node in self._owed:
+                    self._pay(stream.producer)
 
     def ended(self, node: str, incarnation: int, sent: dict[str, int]) -> None:
         """The supervisor says `node`'s `incarnation` ended, having sent `sent`."""
+        producer = self._producers.get(node)
+        if producer is None:  # none of our inputs comes from it
+            return
         with self._lock:
-            self._ended.setdefault(node, incarnation - 1)
-            if incarnation <= self._ended[node]:
+            if producer.ended is None:
+                producer.ended = incarnation - 1
+            if incarnation <= producer.ended:
                 return
-            if self._complete(node, incarnation, sent):
-                self._end(node, incarnation)
+            if self._complete(producer, incarnation, sent):
+                self._end(producer, incarnation)
                 return
             self._pending[node] = (incarnation, sent)
-        timer = threading.Timer(self._hold_s, self._give_up, (node, incarnation))
+        timer = threading.Timer(self._hold_s, self._give_up, (producer, incarnation))
         timer.daemon = True
         timer.start()
 
-    def _give_up(self, node: str, incarnation: int) -> None:
+    def _give_up(self, producer: _Producer, incarnation: int) -> None:
         with self._lock:
-            pending = self._pending.get(node)
+            pending = self._pending.get(producer.node)
             if pending is not None and pending[0] == incarnation:
-                self._end(node, incarnation)
+                self._end(producer, incarnation)
 
-    def _complete(self, node: str, incarnation: int, sent: dict[str, int]) -> bool:
+    @staticmethod
+    def _complete(producer: _Producer, incarnation: int, sent: dict[str, int]) -> bool:
         """Every message `incarnation` sent to us is queued (or we are past it)."""
-        for input_id in self._inputs_of.get(node, []):
-            total = sent.get(self._sources[input_id][1], 0)
-            queued = self._queued[input_id]
-            if total and (queued is None or queued < Position(incarnation, total)):
+        for stream in producer.streams:
+            total = sent.get(stream.output, 0)
+            if total and (stream.queued is None or stream.queued < (incarnation, total)):
                 return False
         return True
 
-    def _end(self, node: str, incarnation: int) -> None:
-        """`node`'s incarnations up to `incarnation` are over: one NODE_RESTARTED for each
-        (a restart whose incarnation sent us nothing is announced too), once no message of
-        theirs that was accepted is still on its way into the queue."""
-        done = self._ended.get(node, incarnation - 1)
+    def _end(self, producer: _Producer, incarnation: int) -> None:
+        """`producer`'s incarnations up to `incarnation` are over: one NODE_RESTARTED for
+        each (a restart whose incarnation sent us nothing is announced too), once no
+        message of theirs that was accepted is still on its way into the queue."""
+        node = producer.node
+        done = producer.ended if producer.ended is not None else incarnation - 1
         if incarnation > done:
-            self._ended[node] = incarnation
+            producer.ended = incarnation
             self._owed[node] = self._owed.get(node, 0) + incarnation - done
             pending = self._pending.get(node)
             if pending is not None and pending[0] <= incarnation:
                 del self._pending[node]
-        self._pay(node)
+        self._pay(producer)
 
-    def _pay(self, node: str) -> None:
-        ended = self._ended.get(node, 0)
-        if self._owed.get(node) and not any(
-                self._in_flight[i] is not None and self._in_flight[i].incarnation <= ended
-                for i in self._inputs_of[node]):
-            for _ in range(self._owed.pop(node)):
-                self._restarted(node)
+    def _pay(self, producer: _Producer) -> None:
+        ended = producer.ended or 0
+        if self._owed.get(producer.node) and not any(
+                s.in_flight is not None and s.in_flight <= ended for s in producer.streams):
+            for _ in range(self._owed.pop(producer.node)):
+                self._restarted(producer.node)
             self._lock.notify_all()
 
 
@@ -146,40 +232,51 @@ class Delivery:
         self._tally = Tally(contract.LedgerLayout(config.outputs, list(sources)),
                             config.incarnation, os.environ.get(contract.LEDGER_ENV))
         self._put_event = put_event
-        self._order = StreamOrder(sources, self._restarted)
+        self._order = StreamOrder(sources, self._restarted, tally=self._tally)
+        self._admit, self.queued_at = self._order.admit, self._order.queued_at
+        self._in_order = self._order.in_order
+        self._received = self._tally.received_at
         self.taken, self.dropped = self._tally.taken, self._tally.dropped
+        next_seq, stamp = self._tally.next_seq, contract.stamper(config.incarnation)
+        # (output, attachment) -> the attachment stamped with the next position on output
+        self.stamp: Callable[[str, bytes | None], bytes] = \
+            lambda output, attachment: stamp(attachment, next_seq(output))
 
     def _restarted(self, node: str) -> None:
         self._put_event({"type": "NODE_RESTARTED", "id": node, "kind": "dora",
                          "value": None, "metadata": {}})
-
-    def stamp(self, output: str, attachment: bytes | None) -> bytes:
-        position = Position(self._incarnation, self._tally.next_seq(output))
-        return contract.stamp_attachment(attachment, position)
 
     def accept(self, input_id: str, position: Position | None) -> bool:
         """False: a stale message, to drop. Tells the supervisor where the stream moved.
         A message without a position (a sender outside this contract) is simply taken."""
         if position is None:
             return True
-        deliver, expected, moved = self._order.accept(input_id, position)
-        if moved:
-            parent.tell_supervisor(contract.MovedNote(self._incarnation, input_id, expected,
-                                                      position))
-        if deliver:
-            self._tally.received(input_id, position)
-        return deliver
+        return self.accept_at(input_id, position.incarnation, position.seq)
+
+    def accept_at(self, input_id: str, incarnation: int, seq: int) -> bool:
+        """`accept` with the position as two ints (the per-message path)."""
+        if self._in_order(input_id, incarnation, seq):  # the steady state, counted too
+            return True
+        deliver, expected = self._admit(input_id, incarnation, seq)
+        if not deliver:
+            return False
+        if expected is None or expected[1] != seq or expected[0] != incarnation:
+            parent.tell_supervisor(contract.MovedNote(
+                self._incarnation, input_id, Position(*expected) if expected else None,
+                Position(incarnation, seq)))
+        self._received(input_id, incarnation, seq)
+        return True
 
     def queued(self, input_id: str, position: Position | None) -> None:
         if position is not None:
-            self._order.queued(input_id, position)
+            self.queued_at(input_id, position.incarnation, position.seq)
 
     def undecodable(self, input_id: str, position: Position | None) -> None:
         """An accepted message became an ERROR event: the node was told, it is not lost
         (counted with what its queue policy dropped); nothing waits for it any more."""
         if position is not None:
             self._tally.dropped(input_id)
-            self._order.queued(input_id, position)
+            self.queued_at(input_id, position.incarnation, position.seq)
 
     def upstream_restarted(self, message: contract.RestartedMessage) -> None:
         if message.ended is None:  # a supervisor that does not say what ended

@@ -85,14 +85,14 @@ class DirectEvents:
     def get(self, timeout: float | None) -> dict | None:
         """The next event; None on timeout or once the stream has ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        side = self._side
+        side, nothing_queued = self._side, self._side.nothing_queued
         while True:
             if self._pending is not None and not side.ended:  # decoded before what follows
                 event, self._pending = self._pending, None
                 return self._taken(event)
             if self._backlog:
                 return self._taken(self._backlog.popleft())
-            if not side.empty() or side.ended:
+            if side.ended or not nothing_queued():
                 event = side.get(0)
                 if event is not None and self._closes(event):
                     self._hold(event)
@@ -100,21 +100,32 @@ class DirectEvents:
                 return event
             if self._closed:
                 return None
-            if deadline is not None and deadline - time.monotonic() <= 0:
-                sample = self._try_recv()
-                if sample is None:
+            sample = self._try_recv()
+            if sample is None:
+                if deadline is not None and deadline - time.monotonic() <= 0:
                     return None
-            else:
-                sample = self._try_recv()
-                if sample is None:  # nothing there: we will wait
-                    sample = self._wait(deadline)
-                    if sample is None:
-                        if self._closed:
-                            return None
-                        continue
-            event = self._decoded(sample)
+                sample = self._wait(deadline)  # nothing there: we wait
+                if sample is None:
+                    if self._closed:
+                        return None
+                    continue
+            if self._input_closed:  # only wake-ups and what comes too late
+                if self._discard is not None:
+                    self._discard(sample)
+                continue
+            # _decoded, inline: this is the per-message path
+            event = self._decode(sample)
+            if event is None:
+                continue
+            if not nothing_queued():  # a control event its decoding caused goes first
+                side.put(event)
+                event = None
+            if self._queued is not None:
+                self._queued()
             if event is not None:
-                return self._taken(event)
+                if event["type"] == "INPUT":
+                    self._on_taken(event["id"])
+                return event
 
     def _closes(self, event: dict) -> bool:
         """`event` ends our input or the stream while the channel may hold data before it."""

@@ -66,7 +66,8 @@ class EventQueue:
         self._gates: dict[str, _Gate] = {}
         self._lock = threading.Lock()  # consumers' side and gate creation
         self._closed = False  # no more events accepted
-        self._ended = False  # get() returns None from now on
+        self.ended = False  # get() returns None from now on (STOP was taken, or close())
+        self.nothing_queued = self._queue.empty  # ignores `ended` (see empty())
         self.stop_queued = False  # a STOP is queued (or was taken)
         self._heartbeat: Heartbeat | None = None  # the watchdog's, once the node is up
 
@@ -133,7 +134,7 @@ class EventQueue:
     def get(self, timeout: float | None) -> dict | None:
         """The next event; None on timeout or once the stream has ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._ended:
+        while not self.ended:
             try:
                 if deadline is None:
                     item = self._queue.get()
@@ -150,7 +151,7 @@ class EventQueue:
     def _take(self, item) -> dict | None:
         """The event `item` holds (None: a dropped one, or the end), with bookkeeping."""
         if item is _END:
-            self._ended = True
+            self.ended = True
             self._queue.put(_END)  # for any other waiting consumer
             return None
         if type(item) is list:
@@ -177,7 +178,7 @@ class EventQueue:
 
     def _stop(self) -> None:
         """STOP was taken: nothing after it is delivered; wake every waiting producer."""
-        self._closed = self._ended = True
+        self._closed = self.ended = True
         while True:
             try:
                 self._queue.get_nowait()
@@ -189,7 +190,7 @@ class EventQueue:
     def drain(self) -> list[dict]:
         """Every event queued right now."""
         result = []
-        while not self._ended:
+        while not self.ended:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
@@ -209,12 +210,7 @@ class EventQueue:
             self._heartbeat.took(lambda: True)  # nothing waits for a closed queue
 
     def empty(self) -> bool:
-        return self._ended or self._queue.empty()
-
-    @property
-    def ended(self) -> bool:
-        """get() returns None from now on (STOP was taken, or close() drained)."""
-        return self._ended
+        return self.ended or self._queue.empty()
 
 
 def _release(lock: threading.Lock) -> None:

@@ -66,7 +66,7 @@ class SampleDecoder:
         self._id, self._on_flush, self._on_error, self._shm_value = (input_id, on_flush,
                                                                      on_error, shm_value)
         self._delivery = delivery
-        self._position: contract.Position | None = None  # of the sample decoded last
+        self._position: tuple[int, int] | None = None  # of the sample decoded last
         self._bound = False
         self._last: bytes | None = None  # the last layout attachment and
         self._repeats = 0  # how many times in a row it came
@@ -79,7 +79,8 @@ class SampleDecoder:
         self._py_buffer = None
         self._kind_shm, self._kind_layout = contract.KIND_SHM, contract.KIND_LAYOUT
         self._kind_bytes = contract.KIND_BYTES
-        self._split_stamp = contract.split_stamp
+        self._read_stamp, self._stamp_size = contract.read_stamp, contract.STAMP_SIZE
+        self._accept = self._delivery.accept_at if self._delivery is not None else None
         self._bound = True
 
     def prepare(self) -> None:
@@ -97,8 +98,8 @@ class SampleDecoder:
 
     def queued(self) -> None:
         """The event of the last sample is in the node's queue (or was taken)."""
-        if self._position is not None and self._delivery is not None:
-            self._delivery.queued(self._id, self._position)
+        if self._position is not None:
+            self._delivery.queued_at(self._id, *self._position)
 
     def __call__(self, sample) -> dict | None:
         """Never raises: what cannot be read becomes an ERROR event (the input's thread,
@@ -116,18 +117,21 @@ class SampleDecoder:
         if not self._bound:
             self._bind()
         raw = attachment.to_bytes()
-        if contract.is_flush_marker(raw):
-            self._on_flush(self._id, raw)
-            return None
-        if contract.is_wake(raw):
-            return None
-        position, raw = self._split_stamp(raw)
-        if position is not None and self._delivery is not None:
-            if not self._delivery.accept(self._id, position):
-                if raw and raw[0] == self._kind_shm:
-                    self._other(raw, sample)  # mapped and dropped: its release goes out
-                return None  # stale: its incarnation is over
-            self._position = position
+        stamp = self._read_stamp(raw)
+        if stamp is None:  # a marker, a wake-up, or a sender without stamps
+            if contract.is_flush_marker(raw):
+                self._on_flush(self._id, raw)
+                return None
+            if contract.is_wake(raw):
+                return None
+        else:
+            raw = raw[:-self._stamp_size]
+            if self._accept is not None:
+                if not self._accept(self._id, stamp[0], stamp[1]):
+                    if raw[0] == self._kind_shm:
+                        self._other(raw, sample)  # mapped and dropped: its release goes out
+                    return None  # stale: its incarnation is over
+                self._position = stamp[:2]
         if len(raw) == 1 and raw[0] == self._kind_bytes:  # bytes without metadata
             return self._event(sample.payload.to_bytes(), {})
         if len(raw) > 1 and raw[0] == self._kind_layout and raw[1] == 0:  # Arrow, no metadata
@@ -192,8 +196,8 @@ class SampleDecoder:
         """Told to the node as an ERROR event; counted as dropped, not lost."""
         self._on_error(f"cannot decode a message on input '{self._id}': "
                        f"{type(exc).__name__}: {exc}", self._id)
-        if self._position is not None and self._delivery is not None:
-            self._delivery.undecodable(self._id, self._position)
+        if self._position is not None:
+            self._delivery.undecodable(self._id, contract.Position(*self._position))
             self._position = None
 
 

@@ -7,6 +7,7 @@ exit. Without a ledger file (a node run by hand) the counts live in memory only.
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import struct
@@ -19,58 +20,76 @@ __all__ = ["Tally"]
 _WORD = struct.Struct("<Q")
 
 
+class _InputWords:
+    """Where one input's counts live in the ledger, and their values."""
+
+    __slots__ = ("next_at", "received_at", "taken_at", "dropped_at", "received", "taken",
+                 "dropped")
+
+    def __init__(self, layout: contract.LedgerLayout, input_id: str):
+        self.next_at, self.received_at, self.taken_at, self.dropped_at = (
+            layout.input_offset(input_id, word) for word in contract.LEDGER_INPUT_WORDS)
+        self.received = self.taken = self.dropped = 0
+
+
 class Tally:
     """Sent per output (which also numbers the messages), received / taken / dropped and
-    the next expected position per input."""
+    the next expected position per input. Each update is a few stores under one plain lock
+    (any thread may send; an input's counts are written by its reader and by the node's
+    thread)."""
 
-    def __init__(self, layout: contract.LedgerLayout, incarnation: int, path: str | None):
+    def __init__(self, layout: contract.LedgerLayout, incarnation: int, path: str | None,
+                 lock: threading.Lock | None = None):
         content = layout.initial(incarnation)
         self._buffer: mmap.mmap | bytearray = _mapped(path, content) if path else None
         if self._buffer is None:
             self._buffer = bytearray(content)
-        self._lock = threading.Lock()
-        self._counts = {offset: 0 for offset in
-                        [layout.sent_offset(o) for o in layout.outputs] +
-                        [layout.input_offset(i, w) for i in layout.inputs
-                         for w in contract.LEDGER_INPUT_WORDS]}
-        self._sent_at = {output: layout.sent_offset(output) for output in layout.outputs}
-        self._input_at = {input_id: {word: layout.input_offset(input_id, word)
-                                     for word in contract.LEDGER_INPUT_WORDS}
-                          for input_id in layout.inputs}
+        self.lock = self._lock = lock or threading.Lock()  # shared with delivery's order
+        self.store = self._store = functools.partial(_WORD.pack_into, self._buffer)
+        self._sent = {output: [layout.sent_offset(output), 0] for output in layout.outputs}
+        self._inputs = {input_id: _InputWords(layout, input_id) for input_id in layout.inputs}
+
+    def input_words(self, input_id: str) -> _InputWords | None:
+        """Where `input_id`'s counts live (None: not counted), for a caller that updates
+        them itself under `lock`, with `store(offset, value)`."""
+        return self._inputs.get(input_id)
 
     def next_seq(self, output: str) -> int:
         """The sequence number of the message about to be sent on `output` (counted as
         sent before it is handed to zenoh: a crash in between counts it as lost)."""
+        word = self._sent[output]
         with self._lock:
-            return self._add(self._sent_at[output]) - 1
+            seq = word[1]
+            word[1] = seq + 1
+            self._store(word[0], seq + 1)
+        return seq
 
     def received(self, input_id: str, position: contract.Position) -> None:
-        at = self._input_at.get(input_id)
-        if at is not None:
+        self.received_at(input_id, position.incarnation, position.seq)
+
+    def received_at(self, input_id: str, incarnation: int, seq: int) -> None:
+        """`received` with the position as two ints."""
+        words = self._inputs.get(input_id)
+        if words is not None:
+            packed = contract.position_word(incarnation, seq + 1)
             with self._lock:
-                self._store(at["next"], contract.pack_position(
-                    contract.Position(position.incarnation, position.seq + 1)))
-                self._add(at["received"])
+                self._store(words.next_at, packed)
+                words.received += 1
+                self._store(words.received_at, words.received)
 
     def taken(self, input_id: str) -> None:
-        self._count(input_id, "taken")
+        words = self._inputs.get(input_id)  # timer inputs have no counts
+        if words is not None:
+            with self._lock:
+                words.taken += 1
+                self._store(words.taken_at, words.taken)
 
     def dropped(self, input_id: str) -> None:
-        self._count(input_id, "dropped")
-
-    def _count(self, input_id: str, word: str) -> None:
-        at = self._input_at.get(input_id)  # timer inputs have no counts
-        if at is not None:
+        words = self._inputs.get(input_id)
+        if words is not None:
             with self._lock:
-                self._add(at[word])
-
-    def _add(self, offset: int) -> int:
-        value = self._counts[offset] = self._counts[offset] + 1
-        _WORD.pack_into(self._buffer, offset, value)
-        return value
-
-    def _store(self, offset: int, value: int) -> None:
-        _WORD.pack_into(self._buffer, offset, value)
+                words.dropped += 1
+                self._store(words.dropped_at, words.dropped)
 
 
 def _mapped(path: str, content: bytes) -> mmap.mmap | None:

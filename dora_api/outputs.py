@@ -22,7 +22,7 @@ from typing import Any
 
 from dora_api import contract
 from dora_api.contract import NodeConfig
-from dora_api.shm import SHM_DIR, shm_available, shm_domain, unlink_quietly
+from dora_api.shm import SHM_DIR, copy_into, shm_available, shm_domain, unlink_quietly
 from dora_api.shm_pool import SegmentPool, Slot
 from dora_api.waker import Waker
 
@@ -61,6 +61,8 @@ class Outputs:
                            for output in self._declared}
         self._pools: dict[str, SegmentPool] = {}
         self._readers: dict[str, contract.ReaderToken] = {}  # holder -> token
+        self._readers_version = 0  # counts the changes of _readers
+        self._holders: dict[str, tuple[str, ...]] = {}  # output -> holders(), until one
         self._lock = threading.Lock()
         self._shm = bool(self._consumers) and shm_available()
         self._handles = []
@@ -110,8 +112,6 @@ class Outputs:
     def _send_shared(self, output_id: str, publisher, arrow: contract.ArrowLayout,
                      metadata: dict | None) -> bool:
         """Copy the buffers into a segment and send its descriptor; False: send inline."""
-        from dora_api.shm import copy_into
-
         holders = self.holders(output_id)
         if holders is None:
             return False
@@ -163,11 +163,16 @@ class Outputs:
     def publish_slot(self, output_id: str, publisher, slot: Slot, holders: tuple[str, ...],
                      header: bytes, metadata: dict | None) -> None:
         """Send the descriptor of the value now in `slot`."""
-        descriptor = contract.ShmDescriptor(slot.segment.name, slot.segment.capacity,
-                                            contract.SEGMENT_DATA_OFFSET, slot.index,
-                                            slot.generation, holders)
+        segment = slot.segment
         self._pools[output_id].publish(slot, holders)  # before the put: releases may be fast
-        attachment = contract.encode_shm_attachment(descriptor, metadata, header)
+        if metadata:
+            attachment = contract.encode_shm_attachment(contract.ShmDescriptor(
+                segment.name, segment.capacity, contract.SEGMENT_DATA_OFFSET, slot.index,
+                slot.generation, holders), metadata, header)
+        else:
+            attachment = contract.shm_attachment(segment.name, segment.capacity,
+                                                 contract.SEGMENT_DATA_OFFSET, slot.index,
+                                                 slot.generation, holders, header)
         publisher.put(b"", attachment=self._stamp(output_id, attachment))
 
     def holders(self, output_id: str) -> tuple[str, ...] | None:
@@ -175,19 +180,28 @@ class Outputs:
         consumer cannot map our segments (then everything on it goes over zenoh)."""
         if not self._shm:
             return None
+        known = self._holders.get(output_id)
+        if known is not None:
+            return known
         with self._lock:
-            readers = list(self._readers.values())
-        holders = []
+            readers, version = list(self._readers.values()), self._readers_version
+        holders, every_consumer_reads = [], True
         for consumer in self._consumers.get(output_id, ()):
             mine = [r for r in readers if r.node == consumer]
             if mine and all(r.domain == self._domain for r in mine):
                 holders += (r.holder for r in mine)
             elif mine or self._is_alive(consumer):
                 return None
-            # else: not there (dead, or restarting and not seen yet). If it comes up in
-            # time to get this value it copies it out, and the generation word at the
-            # segment's start tells it whether we reused the slot meanwhile.
-        return tuple(holders)
+            else:  # not there (dead, or restarting and not seen yet): if it comes up in
+                # time to get this value it copies it out, and the generation word at the
+                # segment's start tells it whether we reused the slot meanwhile
+                every_consumer_reads = False
+        holders = tuple(holders)
+        if every_consumer_reads:  # the answer changes only with a reader token
+            with self._lock:
+                if version == self._readers_version:
+                    self._holders[output_id] = holders
+        return holders
 
     def in_use(self, output_id: str) -> int:
         """Segments of `output_id` some consumer still holds (releases applied first)."""
@@ -236,9 +250,13 @@ class Outputs:
         if sample.kind == self._put_kind:
             with self._lock:
                 self._readers[token.holder] = token
+                self._readers_version += 1
+                self._holders.clear()
             return
         with self._lock:
             self._readers.pop(token.holder, None)
+            self._readers_version += 1
+            self._holders.clear()
         for pool in list(self._pools.values()):
             pool.drop_holder(token.holder)  # a dead consumer releases all it held
 
@@ -264,9 +282,9 @@ class Outputs:
         if attachment is not None and contract.is_wake(attachment.to_bytes()):
             return
         try:
-            message = contract.decode_release(sample.payload.to_bytes())
+            holder, output, slot, generation = contract.read_release(sample.payload.to_bytes())
         except contract.ContractError:
             return
-        pool = self._pools.get(message.output)
+        pool = self._pools.get(output)
         if pool is not None:
-            pool.release(message.slot, message.generation, message.holder)
+            pool.release(slot, generation, holder)

@@ -53,7 +53,9 @@ class SegmentPool:
     def __init__(self, new_name: Callable[[], str]):
         self._new_name = new_name
         self._slots: list[Slot] = []
-        self._changed = threading.Condition()
+        self._lock = threading.RLock()  # what the per-message calls take directly
+        self._changed = threading.Condition(self._lock)
+        self._sleepers = 0  # threads waiting on _changed: only they need a notify
         self._starved = False  # the last acquire timed out: do not wait until a release
         self._closed = False
         self._gone: set[str] = set()  # holders that ended: never wait for them again
@@ -63,46 +65,56 @@ class SegmentPool:
         """A slot of at least `size` bytes, marked busy with a new generation; None if the
         pool is full and nothing was released in time (or the segment cannot be made).
         `wait(deadline)`, when given, is how to wait for releases (it processes them)."""
-        deadline = time.monotonic() + wait_s
+        deadline = None  # set once there is something to wait for
         while True:
-            with self._changed:
+            with self._lock:
                 if self._closed:
                     return None
+                best = None  # the smallest free slot that fits
+                for slot in self._slots:
+                    if not slot.busy and slot.segment.capacity >= size and (
+                            best is None or slot.segment.capacity < best.segment.capacity):
+                        best = slot
+                if best is not None:
+                    return self._take(best)
                 free = [slot for slot in self._slots if not slot.busy]
-                fits = [slot for slot in free if slot.segment.capacity >= size]
-                if fits:
-                    return self._take(min(fits, key=lambda slot: slot.segment.capacity))
                 capacity = segment_capacity(size)
                 if free and not self._room_for(capacity):
                     self._retire(min(free, key=lambda slot: slot.segment.capacity))
                     continue
                 if self._room_for(capacity):
                     return self._grow(capacity)
+                if deadline is None:
+                    deadline = time.monotonic() + wait_s
                 remaining = deadline - time.monotonic()
                 if self._starved or remaining <= 0:
                     self._starved = True
                     return None
                 if wait is None:
-                    self._changed.wait(remaining)
+                    self._sleepers += 1
+                    try:
+                        self._changed.wait(remaining)
+                    finally:
+                        self._sleepers -= 1
                     continue
             wait(deadline)
 
     def publish(self, slot: Slot, holders: tuple[str, ...]) -> None:
         """`slot` now carries a value `holders` must release (none: it is free again)."""
-        with self._changed:
+        with self._lock:
             slot.holders = set(holders) - self._gone  # one may have ended since
             if not slot.holders:
                 self._free(slot)
 
     def cancel(self, slot: Slot) -> None:
         """`slot` was acquired but nothing was sent: free it."""
-        with self._changed:
+        with self._lock:
             slot.holders.clear()
             self._free(slot)
 
     def release(self, index: int, generation: int, holder: str) -> None:
         """`holder` dropped the value of `generation` in slot `index` (stale ones ignored)."""
-        with self._changed:
+        with self._lock:
             if index < len(self._slots):
                 slot = self._slots[index]
                 if slot.busy and slot.generation == generation and holder in slot.holders:
@@ -128,7 +140,7 @@ class SegmentPool:
                 self._retire(slot)
 
     def in_use(self) -> int:
-        with self._changed:
+        with self._lock:
             return sum(slot.busy and slot.segment is not None for slot in self._slots)
 
     def close(self) -> None:
@@ -152,7 +164,8 @@ class SegmentPool:
     def _free(self, slot: Slot) -> None:
         slot.busy = False
         self._starved = False
-        self._changed.notify_all()
+        if self._sleepers:
+            self._changed.notify_all()
 
     def _room_for(self, capacity: int) -> bool:
         used = sum(slot.segment.capacity for slot in self._slots if slot.segment is not None)

@@ -127,6 +127,7 @@ class _InputValues:
 
     def __init__(self, reader: SegmentReader, release_key: str, output: str):
         self._reader, self._key, self._output = reader, release_key, output
+        self._release = contract.release_encoder(reader._holder, output)
         self._recent: list[tuple[str, int, int]] = []  # (segment, capacity, offset)
         self._header = b""  # the last layout header
         self._ready: dict[tuple[str, int, int], tuple[bytes, _Hold, Any]] = {}
@@ -150,11 +151,10 @@ class _InputValues:
 
     def __call__(self, attachment: bytes, start: int, metadata: dict) -> Any:
         reader = self._reader
-        descriptor, header_start = contract.decode_shm_descriptor(attachment, start)
+        descriptor, generation, header_start = contract.read_shm_descriptor(attachment, start)
         place = (descriptor.segment, descriptor.capacity, descriptor.offset)
         held = reader._holder in descriptor.holders
-        message = contract.encode_release(contract.ReleaseMessage(
-            reader._holder, self._output, descriptor.slot, descriptor.generation))
+        message = self._release(descriptor.slot, generation)
         header = attachment[header_start:]
         ready = self._ready.pop(place, None)
         if held:
@@ -177,15 +177,18 @@ class _InputValues:
                 hold = _Hold(reader, self._key, message, mapping)
                 value = self._build(mapping, place, hold, attachment, header_start)
             else:
-                value = self._copy(mapping, place, descriptor.generation, attachment,
+                value = self._copy(mapping, place, generation, attachment,
                                    header_start)
         if header != self._header:
             self._header, self._ready = header, {}
-        if place in self._recent:
-            self._recent.remove(place)
-        self._recent = [place, *self._recent][:self._AHEAD]
-        for stale in [p for p in self._ready if p not in self._recent]:
-            del self._ready[stale]  # it may pin a segment its producer let go
+        recent = self._recent
+        if not recent or recent[0] != place:
+            if place in recent:
+                recent.remove(place)
+            recent.insert(0, place)
+            del recent[self._AHEAD:]
+            for stale in [p for p in self._ready if p not in recent]:
+                del self._ready[stale]  # it may pin a segment its producer let go
         return value
 
     @staticmethod

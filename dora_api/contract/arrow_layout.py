@@ -19,6 +19,7 @@ pyarrow is imported only by the functions that need it.
 
 from __future__ import annotations
 
+import functools
 import struct
 import weakref
 from typing import Any
@@ -335,27 +336,38 @@ def _cut(role: int, buffer, base: int, end: int):
 def decode_array(header, start: int, region):
     """The array the layout header at `header[start:]` (up to its end) describes, its
     buffers slices of `region` (a pyarrow Buffer over the received buffer region): no
-    copy. Raises ContractError."""
+    copy. Raises ContractError. A header seen before is not parsed again."""
     try:
-        (size,) = _U16.unpack_from(header, start)
-        start += 2
-        code = header[start:start + size]
-        plan = _decoded.get(code)
-        if plan is None:
-            t, plan, end = _parse_type(bytes(code), 0)
-            if end != size:
-                raise ContractError("trailing bytes after the Arrow type code")
-            _decoded[code] = plan
-        numbers = plan.packer
-        values = numbers.unpack_from(header, start + size)
-        if len(header) != start + size + numbers.size:
-            raise ContractError("a layout header of the wrong size")
-        array, _ = _build(plan, values, 0, region)
-        return array
+        return _builder(bytes(header[start:]))(region)
     except (struct.error, IndexError, ValueError, UnicodeDecodeError) as exc:
         if isinstance(exc, ContractError):
             raise
         raise ContractError(f"malformed Arrow layout header: {exc}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _builder(header: bytes):
+    """The function of a region that `decode_array` applies for `header`."""
+    (size,) = _U16.unpack_from(header, 0)
+    code = header[2:2 + size]
+    plan = _decoded.get(code)
+    if plan is None:
+        t, plan, end = _parse_type(code, 0)
+        if end != size:
+            raise ContractError("trailing bytes after the Arrow type code")
+        _decoded[code] = plan
+    values = plan.packer.unpack_from(header, 2 + size)
+    if len(header) != 2 + size + plan.packer.size:
+        raise ContractError("a layout header of the wrong size")
+    if not plan.children and len(values) == 7 and values[4] < 0 and values[5] == 0:
+        # the common case: one leaf, no validity bitmap, its data the whole region
+        from pyarrow import Array
+
+        t, length, nulls, offset, data = plan.type, *values[:3], values[6]
+        from_buffers = Array.from_buffers
+        return lambda region: from_buffers(t, length, [None, region], nulls, offset) \
+            if region.size == data else _build(plan, values, 0, region)[0]
+    return lambda region: _build(plan, values, 0, region)[0]
 
 
 def _build(plan: _Plan, values: tuple[int, ...], at: int, region):

@@ -30,13 +30,14 @@ from dora_api.contract.arrow_layout import (
     decode_array,
 )
 from dora_api.contract.errors import ContractError
-from dora_api.contract.records import record
+from dora_api.contract.records import evolve, record
 
 __all__ = ["KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH",
            "ShmDescriptor", "encode_value", "decode_value", "encode_attachment",
-           "decode_attachment", "encode_shm_attachment", "decode_shm_descriptor",
-           "arrow_layout_of", "pack_region", "inline_message", "encode_arrow_ipc",
-           "WAKE_ATTACHMENT", "is_wake", "SEGMENT_GENERATION", "SEGMENT_DATA_OFFSET"]
+           "decode_attachment", "encode_shm_attachment", "shm_attachment",
+           "decode_shm_descriptor", "read_shm_descriptor", "arrow_layout_of", "pack_region",
+           "inline_message", "encode_arrow_ipc", "WAKE_ATTACHMENT", "is_wake",
+           "SEGMENT_GENERATION", "SEGMENT_DATA_OFFSET"]
 
 KIND_BYTES = ord("b")
 KIND_ARROW = ord("a")  # IPC stream: the fallback
@@ -204,25 +205,32 @@ def is_wake(attachment: bytes) -> bool:
 
 def encode_shm_attachment(descriptor: ShmDescriptor, metadata: dict | None,
                           header: bytes) -> bytes:
-    """The attachment of an Arrow value whose buffer region is in shared memory.
-
-    Everything but the generation repeats while a producer reuses a segment for values of
-    one layout: without metadata, the bytes around it are made once and kept."""
+    """The attachment of an Arrow value whose buffer region is in shared memory."""
     d = descriptor
-    key = (d.segment, d.capacity, d.offset, d.slot, d.holders, header)
-    around = None if metadata else _shm_around.get(key)
+    if not metadata:
+        return shm_attachment(d.segment, d.capacity, d.offset, d.slot, d.generation,
+                              d.holders, header)
+    before = _name(d.segment) + _SHM_FIXED.pack(d.capacity, d.offset, d.slot, d.generation)
+    after = b"".join([_U16.pack(len(d.holders)), *(_name(h) for h in d.holders), header])
+    return encode_attachment(KIND_SHM, metadata, before + after)
+
+
+def shm_attachment(segment: str, capacity: int, offset: int, slot: int, generation: int,
+                   holders: tuple[str, ...], header: bytes) -> bytes:
+    """`encode_shm_attachment` without metadata, from the descriptor's fields (the
+    sender's per-message path: no record made). Everything but the generation repeats
+    while a producer reuses a segment for values of one layout: the bytes around it are
+    made once and kept."""
+    key = (segment, capacity, offset, slot, holders, header)
+    around = _shm_around.get(key)
     if around is None:
-        before = (_name(d.segment) + _SHM_FIXED.pack(d.capacity, d.offset, d.slot, 0)
-                  [:-_U64.size])
-        after = b"".join([_U16.pack(len(d.holders)), *(_name(h) for h in d.holders), header])
-        if metadata:
-            return encode_attachment(KIND_SHM, metadata, before + _U64.pack(d.generation)
-                                     + after)
+        before = _name(segment) + _SHM_FIXED.pack(capacity, offset, slot, 0)[:-_U64.size]
+        after = b"".join([_U16.pack(len(holders)), *(_name(h) for h in holders), header])
         around = (bytes((KIND_SHM, 0)) + before, after)
         if len(_shm_around) >= _SHM_AROUND_MAX:
             _shm_around.clear()
         _shm_around[key] = around
-    return around[0] + _U64.pack(d.generation) + around[1]
+    return around[0] + _U64.pack(generation) + around[1]
 
 
 _U64 = struct.Struct("<Q")  # the generation: the last field of _SHM_FIXED
@@ -245,6 +253,30 @@ def decode_shm_descriptor(attachment: bytes, start: int) -> tuple[ShmDescriptor,
     except (struct.error, UnicodeDecodeError):
         raise ContractError("malformed shared-memory descriptor in a data message") from None
     return ShmDescriptor(segment, capacity, offset, slot, generation, tuple(holders)), pos
+
+
+def read_shm_descriptor(attachment: bytes, start: int) -> tuple[ShmDescriptor, int, int]:
+    """`decode_shm_descriptor` for the receiver's per-message path: (the descriptor with
+    generation 0, the generation, where the layout header starts). A producer reuses a
+    few segments: everything but the generation is parsed once per slot and kept."""
+    try:
+        (size,) = _U16.unpack_from(attachment, start)
+        at = start + 2 + size + _SHM_FIXED.size - _U64.size  # the generation
+        (generation,) = _U64.unpack_from(attachment, at)
+    except struct.error:
+        raise ContractError("malformed shared-memory descriptor in a data message") from None
+    key = (attachment[start:at], attachment[at + _U64.size:])
+    known = _shm_read.get(key)
+    if known is None:
+        descriptor, header_start = decode_shm_descriptor(attachment, start)
+        known = (evolve(descriptor, generation=0), header_start - start)
+        if len(_shm_read) >= _SHM_AROUND_MAX:
+            _shm_read.clear()
+        _shm_read[key] = known
+    return known[0], generation, start + known[1]
+
+
+_shm_read: dict[tuple[bytes, bytes], tuple[ShmDescriptor, int]] = {}
 
 
 def _name(text: str) -> bytes:

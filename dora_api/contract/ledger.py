@@ -23,7 +23,7 @@ from dora_api.contract.messages import Position
 from dora_api.contract.records import field, record
 
 __all__ = ["LEDGER_ENV", "LEDGER_INPUT_WORDS", "LedgerLayout", "InputTally", "Ledger", "read_ledger",
-           "pack_position", "unpack_position"]
+           "pack_position", "unpack_position", "position_word"]
 
 LEDGER_ENV = "DORA_LEDGER"
 _MAGIC = b"DLG1"
@@ -34,7 +34,12 @@ LEDGER_INPUT_WORDS = ("next", "received", "taken", "dropped")
 
 
 def pack_position(position: Position) -> int:
-    return (position.incarnation << _SEQ_BITS) | position.seq
+    return position_word(position.incarnation, position.seq)
+
+
+def position_word(incarnation: int, seq: int) -> int:
+    """`pack_position` of the position (incarnation, seq), given as two ints."""
+    return (incarnation << _SEQ_BITS) | seq
 
 
 def unpack_position(word: int) -> Position | None:

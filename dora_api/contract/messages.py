@@ -21,6 +21,7 @@ import enum
 import json
 import re
 import struct
+from collections.abc import Callable
 
 from dora_api.contract.codec import KIND_BYTES, KIND_FLUSH
 from dora_api.contract.errors import ContractError
@@ -30,13 +31,13 @@ __all__ = [
     "StopMessage", "RestartedMessage", "FailedMessage", "ControlMessage", "encode_control",
     "decode_control",
     "ClosingNote", "FlushedNote", "MovedNote", "PipeNote", "encode_note", "decode_note",
-    "Position", "stamp_attachment", "split_stamp",
+    "Position", "stamp_attachment", "split_stamp", "stamper", "read_stamp", "STAMP_SIZE",
     "LOG_MARK", "LogRecord", "encode_log_line", "decode_log_line",
     "is_flush_marker", "encode_flush_marker", "decode_flush_marker",
     "Ack", "encode_ack", "decode_ack",
     "HEARTBEAT_BYTES", "HeartbeatField", "HeartbeatTimes", "arm_heartbeat", "write_heartbeat",
     "read_heartbeat",
-    "ReleaseMessage", "encode_release", "decode_release",
+    "ReleaseMessage", "encode_release", "decode_release", "release_encoder", "read_release",
 ]
 
 _INCARNATION = re.compile(r"^[0-9]+$")
@@ -138,21 +139,37 @@ class Position:
 
 _STAMP = struct.Struct("<IQB")
 _STAMP_MARK = 0xD5  # last byte of a stamped attachment (JSON and kinds never end so)
+STAMP_SIZE = _STAMP.size  # what the stamp adds at the end of an attachment
 
 
 def stamp_attachment(attachment: bytes | None, position: Position) -> bytes:
     """`attachment` with the message's position appended; None (plain bytes) becomes the
     bytes kind, so the first byte still says what the payload is (never a marker)."""
-    head = attachment or bytes((KIND_BYTES,))
-    return head + _STAMP.pack(position.incarnation, position.seq, _STAMP_MARK)
+    return stamper(position.incarnation)(attachment, position.seq)
+
+
+def stamper(incarnation: int) -> Callable[[bytes | None, int], bytes]:
+    """`stamp_attachment` for one incarnation, as `(attachment, seq) -> stamped` (the
+    sender's per-message path: no Position made)."""
+    pack, plain = _STAMP.pack, bytes((KIND_BYTES,))
+    return lambda attachment, seq: (attachment or plain) + pack(incarnation, seq, _STAMP_MARK)
+
+
+def read_stamp(attachment: bytes) -> tuple[int, int, int] | None:
+    """(incarnation, seq, _) of a stamped attachment, whose first `len - STAMP_SIZE` bytes
+    are the rest; None when it has none (the receiver's per-message `split_stamp`: no
+    Position made, nothing copied)."""
+    if len(attachment) < STAMP_SIZE or attachment[-1] != _STAMP_MARK:
+        return None
+    return _STAMP.unpack_from(attachment, len(attachment) - STAMP_SIZE)
 
 
 def split_stamp(attachment: bytes) -> tuple[Position | None, bytes]:
     """(position, the attachment without it); (None, as it was) when it has none."""
-    if len(attachment) < _STAMP.size or attachment[-1] != _STAMP_MARK:
+    stamp = read_stamp(attachment)
+    if stamp is None:
         return None, attachment
-    incarnation, seq, _ = _STAMP.unpack_from(attachment, len(attachment) - _STAMP.size)
-    return Position(incarnation, seq), attachment[:-_STAMP.size]
+    return Position(stamp[0], stamp[1]), attachment[:-STAMP_SIZE]
 
 
 # -- pipe notes (node -> supervisor) --------------------------------------------------
@@ -354,17 +371,26 @@ class ReleaseMessage:
 
 
 def encode_release(message: ReleaseMessage) -> bytes:
-    return (f"{message.holder}\n{message.output}\n".encode()
-            + _RELEASE_FIXED.pack(message.slot, message.generation))
+    return release_encoder(message.holder, message.output)(message.slot, message.generation)
+
+
+def release_encoder(holder: str, output: str) -> Callable[[int, int], bytes]:
+    """`encode_release` for one holder and output, as `(slot, generation) -> bytes`."""
+    prefix, pack = f"{holder}\n{output}\n".encode(), _RELEASE_FIXED.pack
+    return lambda slot, generation: prefix + pack(slot, generation)
 
 
 def decode_release(payload: bytes) -> ReleaseMessage:
+    return ReleaseMessage(*read_release(payload))
+
+
+def read_release(payload: bytes) -> tuple[str, str, int, int]:
+    """`decode_release` as (holder, output, slot, generation): no record made."""
     holder, sep1, rest = payload.partition(b"\n")
     output, sep2, numbers = rest.partition(b"\n")
     if not (sep1 and sep2 and holder and output) or len(numbers) != _RELEASE_FIXED.size:
         raise ContractError(f"malformed shared-memory release: {payload[:80]!r}")
     try:
-        slot, generation = _RELEASE_FIXED.unpack(numbers)
-        return ReleaseMessage(holder.decode(), output.decode(), slot, generation)
+        return (holder.decode(), output.decode(), *_RELEASE_FIXED.unpack(numbers))
     except UnicodeDecodeError:
         raise ContractError(f"malformed shared-memory release: {payload[:80]!r}") from None
