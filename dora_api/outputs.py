@@ -213,7 +213,8 @@ class Outputs:
     def pool(self, output_id: str) -> SegmentPool:
         pool = self._pools.get(output_id)
         if pool is None:
-            pool = self._pools[output_id] = SegmentPool(self._segment_name)
+            pool = self._pools[output_id] = SegmentPool(self._segment_name,
+                                                        contract.SEGMENT_DATA_OFFSET)
         return pool
 
     def put_markers(self, marker: bytes) -> None:

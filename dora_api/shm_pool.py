@@ -48,10 +48,13 @@ class Slot:
 
 
 class SegmentPool:
-    """The slots of one output. `new_name()` names the next segment (contract naming)."""
+    """The slots of one output. `new_name()` names the next segment (contract naming);
+    every segment starts with `header` bytes before the value (sizes asked for include
+    it), so a value of a round size still fits a segment of its size class."""
 
-    def __init__(self, new_name: Callable[[], str]):
+    def __init__(self, new_name: Callable[[], str], header: int = 0):
         self._new_name = new_name
+        self._header = header
         self._slots: list[Slot] = []
         self._lock = threading.RLock()  # what the per-message calls take directly
         self._changed = threading.Condition(self._lock)
@@ -78,7 +81,7 @@ class SegmentPool:
                 if best is not None:
                     return self._take(best)
                 free = [slot for slot in self._slots if not slot.busy]
-                capacity = segment_capacity(size)
+                capacity = segment_capacity(size - self._header) + self._header
                 if free and not self._room_for(capacity):
                     self._retire(min(free, key=lambda slot: slot.segment.capacity))
                     continue
