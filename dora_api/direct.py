@@ -94,7 +94,11 @@ class DirectEvents:
                 return self._taken(self._backlog.popleft())
             if side.ended or not nothing_queued():
                 event = side.get(0)
-                if event is not None and self._closes(event):
+                if event is None:
+                    if side.ended:
+                        return None
+                    continue  # only a dropped event was there (a drop_oldest timer's)
+                if self._closes(event):
                     self._hold(event)
                     continue
                 return event

@@ -255,3 +255,18 @@ def test_a_side_event_never_blocks_the_thread_that_adds_it():
     release.set()
     reader.join(5)
     assert not reader.is_alive()
+
+
+def test_a_dropped_side_event_is_never_taken_for_the_end_of_the_stream():
+    """A drop_oldest input (a timer) empties the box of the event it drops; if the reader
+    meets only such a box, it must go on waiting, not end the stream."""
+    channel = Channel()
+    events = DirectEvents(channel, lambda s: None if s == WAKE else s, channel.wake)
+    tick = {"type": "INPUT", "id": "tick", "value": b"", "metadata": {}}
+    events.put_input(dict(tick), 1, True)
+    box = events._side._gates["tick"].boxes[0]
+    box.pop()  # what the timer's next put does to it, just before it queues the new one
+    events._side._gates["tick"].dropped += 1
+    later(0.2, lambda: channel.items.put(data(1)))
+    event = events.get(None)
+    assert event is not None and event["value"] == 1
