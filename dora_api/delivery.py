@@ -246,15 +246,10 @@ class Delivery:
         self._put_event({"type": "NODE_RESTARTED", "id": node, "kind": "dora",
                          "value": None, "metadata": {}})
 
-    def accept(self, input_id: str, position: Position | None) -> bool:
-        """False: a stale message, to drop. Tells the supervisor where the stream moved.
-        A message without a position (a sender outside this contract) is simply taken."""
-        if position is None:
-            return True
-        return self.accept_at(input_id, position.incarnation, position.seq)
-
     def accept_at(self, input_id: str, incarnation: int, seq: int) -> bool:
-        """`accept` with the position as two ints (the per-message path)."""
+        """False: a stale message at (incarnation, seq), to drop. Tells the supervisor
+        where the stream moved. (A message without a position, from a sender outside this
+        contract, is simply taken: the caller does not ask.)"""
         if self._in_order(input_id, incarnation, seq):  # the steady state, counted too
             return True
         deliver, expected = self._admit(input_id, incarnation, seq)
@@ -266,10 +261,6 @@ class Delivery:
                 Position(incarnation, seq)))
         self._received(input_id, incarnation, seq)
         return True
-
-    def queued(self, input_id: str, position: Position | None) -> None:
-        if position is not None:
-            self.queued_at(input_id, position.incarnation, position.seq)
 
     def undecodable(self, input_id: str, position: Position | None) -> None:
         """An accepted message became an ERROR event: the node was told, it is not lost

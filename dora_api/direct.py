@@ -56,7 +56,7 @@ class DirectEvents:
         self._input_closed = False  # INPUT_CLOSED handed out: the channel only wakes us
         self._closed = False
         self._waker: Waker | None = None
-        self.drainer: threading.Thread | None = None  # after close(), until the session ends
+        self._drainer: threading.Thread | None = None  # after close(), until the session ends
 
     @property
     def stop_queued(self) -> bool:
@@ -233,10 +233,15 @@ class DirectEvents:
         self._closed = True
         self._side.close()
         self._nudge()
-        if self._discard is not None and self.drainer is None:
-            self.drainer = threading.Thread(target=self._drain_channel, daemon=True,
+        if self._discard is not None and self._drainer is None:
+            self._drainer = threading.Thread(target=self._drain_channel, daemon=True,
                                             name="dora-input-drain")
-            self.drainer.start()
+            self._drainer.start()
+
+    def join(self, deadline: float) -> None:
+        """Wait (until the monotonic `deadline`) for the drainer, once the session closed."""
+        if self._drainer is not None:
+            self._drainer.join(max(0.0, deadline - time.monotonic()))
 
     def _drain_channel(self) -> None:
         while True:

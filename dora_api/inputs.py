@@ -18,32 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from dora_api import contract
 from dora_api.contract import InputConfig
-from dora_api.events import DEFAULT_BACKPRESSURE_DEPTH, EventQueue
+from dora_api.events import EventQueue
 
 if TYPE_CHECKING:
     from dora_api.delivery import Delivery
 
-__all__ = ["sample_decoder", "SampleDecoder", "start_input", "input_channel", "CHANNEL_DEPTH",
-           "SPECULATE_MAX"]
+__all__ = ["SampleDecoder", "start_input", "CHANNEL_DEPTH", "SPECULATE_MAX"]
 
 CHANNEL_DEPTH = 16  # zenoh-side buffer per input in front of the event queue (threads)
 
 
-def input_channel(zenoh, spec: InputConfig):
-    """The zenoh channel of an input read directly: its queue_size, drop-oldest or not."""
-    if spec.drops_oldest:
-        return zenoh.handlers.RingChannel(spec.queue_size or 1)
-    return zenoh.handlers.FifoChannel(spec.queue_size or DEFAULT_BACKPRESSURE_DEPTH)
-
-
 SPECULATE_MAX = 64 << 10  # payloads up to this size may be decoded ahead (see prepare)
-
-
-def sample_decoder(input_id: str, on_flush: Callable[[str, bytes], None],
-                   on_error: Callable[[str, str], None], delivery: Delivery | None = None,
-                   shm_value: Callable[[bytes, int, dict], Any] | None = None) -> SampleDecoder:
-    """The decoder of `input_id`'s samples (see SampleDecoder)."""
-    return SampleDecoder(input_id, on_flush, on_error, delivery, shm_value)
 
 
 class SampleDecoder:
@@ -62,7 +47,9 @@ class SampleDecoder:
     idle wait); this moves them out of the path from arrival to the node's code. The codec
     itself is loaded with the first sample, not at the node's start."""
 
-    def __init__(self, input_id, on_flush, on_error, delivery, shm_value):
+    def __init__(self, input_id: str, on_flush: Callable[[str, bytes], None],
+                 on_error: Callable[[str, str], None], delivery: Delivery | None = None,
+                 shm_value: Callable[[bytes, int, dict], Any] | None = None):
         self._id, self._on_flush, self._on_error, self._shm_value = (input_id, on_flush,
                                                                      on_error, shm_value)
         self._delivery = delivery
@@ -148,9 +135,9 @@ class SampleDecoder:
         if contract.is_flush_marker(raw):
             self._on_flush(self._id, raw)
             return
-        position, _ = contract.split_stamp(raw)
-        if position is not None and self._delivery.accept(self._id, position):
-            self._delivery.queued(self._id, position)
+        stamp = contract.read_stamp(raw)
+        if stamp is not None and self._delivery.accept_at(self._id, stamp[0], stamp[1]):
+            self._delivery.queued_at(self._id, stamp[0], stamp[1])
 
     def _event(self, value, metadata: dict) -> dict:
         return {"type": "INPUT", "id": self._id, "value": value, "metadata": metadata,

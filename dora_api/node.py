@@ -221,9 +221,9 @@ class Node(NodeLogging):
             # The input threads end as their subscribers close; let them, or one still
             # inside zenoh when the interpreter finalizes takes the process down.
             deadline = time.monotonic() + _PUMP_JOIN_S
-            drainer = getattr(self._events, "drainer", None)  # DirectEvents after close()
-            for pump in [*self._pumps, *([drainer] if drainer is not None else [])]:
+            for pump in self._pumps:
                 pump.join(max(0.0, deadline - time.monotonic()))
+            self._events.join(deadline)
             self._out.close()
         finally:
             parent.tell_supervisor(contract.FlushedNote(self._incarnation))

@@ -154,14 +154,16 @@ class _RecordHandler(logging.StreamHandler):
         super().__init__(sys.stderr)
         self._node = node
 
-    def format(self, record: logging.LogRecord) -> str:
-        return contract.encode_log_line(
-            contract.LogRecord(record.levelname.lower(), self._message(record), record.name))
-
     def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)
-        self._node._send_log(_dora_level_of(record.levelno), self._message(record),
-                             record.name, None)
+        """The structured stderr line, then the record as data: one message for both."""
+        message = self._message(record)
+        try:
+            self.stream.write(contract.encode_log_line(contract.LogRecord(
+                record.levelname.lower(), message, record.name)) + self.terminator)
+            self.flush()
+        except Exception:
+            self.handleError(record)
+        self._node._send_log(_dora_level_of(record.levelno), message, record.name, None)
 
     def _message(self, record: logging.LogRecord) -> str:
         message = record.getMessage()

@@ -14,6 +14,7 @@ with a consumer that cannot map our memory, are a private buffer sent over zenoh
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = ["SampleHandler", "sample_buffer_type"]
 _OPEN, _SENT, _DROPPED = range(3)
 
 
+@functools.cache
 def sample_buffer_type():
     """The SampleBuffer class: compiled (dora_api._samplebuf), or on Python 3.12+ the pure
     Python one below when the compiled one is missing."""

@@ -9,6 +9,7 @@ full /dev/shm is an OSError here (the caller falls back to zenoh), never a SIGBU
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 
@@ -20,10 +21,12 @@ __all__ = ["SHM_DIR", "Segment", "shm_available", "shm_domain", "copy_into", "ma
 SHM_DIR = "/dev/shm"
 
 
+@functools.cache  # asked by the inputs and the outputs at every node's start
 def shm_available() -> bool:
     return os.path.isdir(SHM_DIR) and os.access(SHM_DIR, os.W_OK)
 
 
+@functools.cache
 def shm_domain() -> str:
     """Who can map our segments: same boot and the same /dev/shm mount (containers with
     their own /dev/shm differ). Readers announce theirs; a writer shares memory only with

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from dora_api import contract, shm
 from dora_api.direct import DirectEvents
 from dora_api.events import DEFAULT_BACKPRESSURE_DEPTH, EventQueue
-from dora_api.inputs import CHANNEL_DEPTH, input_channel, sample_decoder, start_input
+from dora_api.inputs import CHANNEL_DEPTH, SampleDecoder, start_input
 
 if TYPE_CHECKING:
     from dora_api.delivery import Delivery
@@ -39,16 +39,16 @@ def subscribe_inputs(session, zenoh, config: contract.NodeConfig,
     ns = contract.Namespace(config.prefix, config.dataflow_id)
     made = Subscribed(queue)
     reader = _shared_memory_reader(session, zenoh, ns, config, made) if sources else None
-    decoders = {input_id: sample_decoder(input_id, on_flush, on_error, delivery,
-                                         reader.value_for(node, output) if reader else None)
+    decoders = {input_id: SampleDecoder(input_id, on_flush, on_error, delivery,
+                                        reader.value_for(node, output) if reader else None)
                 for input_id, (node, output) in sources.items()}
     direct = len(sources) == 1 and not watched and not any(
         config.inputs[input_id].drops_oldest for input_id in sources)
     if direct:
         ((input_id, (node, output)),) = sources.items()
         key = ns.output(node, output)
-        spec = config.inputs[input_id]
-        subscriber = session.declare_subscriber(key, input_channel(zenoh, spec))
+        depth = config.inputs[input_id].queue_size or DEFAULT_BACKPRESSURE_DEPTH
+        subscriber = session.declare_subscriber(key, zenoh.handlers.FifoChannel(depth))
         made.handles.append(subscriber)
         local = zenoh.Locality.SESSION_LOCAL
 
@@ -58,7 +58,7 @@ def subscribe_inputs(session, zenoh, config: contract.NodeConfig,
 
         made.events = DirectEvents(subscriber, decoders[input_id], wake_up,
                                    delivery.taken, delivery.dropped, input_id=input_id,
-                                   depth=spec.queue_size or DEFAULT_BACKPRESSURE_DEPTH)
+                                   depth=depth)
         return made
     for input_id, (node, output) in sources.items():
         subscriber = session.declare_subscriber(ns.output(node, output),

@@ -19,7 +19,6 @@ import contextlib
 import fcntl
 import os
 import sys
-import time
 
 import structlog
 
@@ -99,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     except DoraError as exc:
         print(f"dora: {exc}", file=sys.stderr)
         return 1
-    started = time.time()
     directory = control_paths.private_dir(control_paths.runtime_dir())
     lock_path = control_paths.coordinator_lock(directory)
     lock = hold_lock(lock_path)
@@ -109,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.ftruncate(lock, 0)
         os.write(lock, f"{os.getpid()}\n".encode())
-        orphans.sweep_left_by_the_killed()
         stale = True
         try:  # left by a coordinator that was killed
             os.unlink(control_paths.coordinator_socket(directory))
@@ -119,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         stream = logs.RotatingStream(logs.RotatingJsonFiles(state, suffix=".log"),
                                      control_paths.COORDINATOR_LOG)
         try:
-            asyncio.run(_serve(directory, state, args.log_format, stream, stale, network))
+            with orphans.swept():  # what SIGKILLed processes leave behind (see `orphans`)
+                asyncio.run(_serve(directory, state, args.log_format, stream, stale,
+                                   network))
         except DoraError as exc:  # e.g. the network endpoint cannot be opened
             structlog.get_logger().error("coordinator_failed", error=str(exc))
             print(f"dora: {exc}", file=sys.stderr)
@@ -129,7 +128,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             stream.close()
-            orphans.sweep_zenoh_segments(started)  # see `orphans`
         return 0
     finally:
         with contextlib.suppress(OSError):

@@ -172,7 +172,7 @@ class NodeCgroup:
         """Consume the eventfd's count; True when the OOM killer struck since last time."""
         try:
             return os.eventfd_read(self.oom_fd) > 0
-        except (BlockingIOError, OSError):
+        except OSError:  # BlockingIOError included: nothing since last time
             return False
 
     def pids(self) -> list[int]:

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import os
 import sys
-import time
 import uuid
 
 from dora_supervisor import __version__, control_cli, daemon_cli
@@ -14,7 +13,6 @@ from dora_supervisor.errors import DescriptorError, DoraError
 
 __all__ = ["main"]
 
-_STARTED = time.time()  # for `orphans`: what this process may have left behind
 
 _UV = ("accepted for dora-rs compatibility and ignored: uv is not used; Python nodes run "
        "with the interpreter that runs dora, build steps run as written")
@@ -157,8 +155,6 @@ def _run(args) -> int:
 
         dataflow = attrs.evolve(dataflow, name=args.name)
 
-    orphans.sweep_left_by_the_killed()
-
     async def foreground():
         async with Coordinator(args.log_format, args.out_dir) as coordinator, \
                 foreground_control(coordinator):  # `dora status` sees this run too
@@ -169,10 +165,8 @@ def _run(args) -> int:
             return await coordinator.run_dataflow(dataflow, os.path.abspath(args.file),
                                                   dataflow_id)
 
-    try:
+    with orphans.swept():  # what SIGKILLed processes leave behind (see `orphans`)
         runtime = asyncio.run(foreground())
-    finally:  # what zenoh leaves in /dev/shm when a peer was SIGKILLed (see `orphans`)
-        orphans.sweep_zenoh_segments(_STARTED)
     if runtime.exit_code != 0 and runtime.result is not None:
         print(f"dora: dataflow failed: {runtime.result.reason}", file=sys.stderr)
         for detail in runtime.failure_details():

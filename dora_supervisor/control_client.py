@@ -134,19 +134,11 @@ def ask_background(request: proto.Request, timeout: float = DEFAULT_TIMEOUT_S) -
 
 def _forget_if_stale(endpoint: Endpoint) -> None:
     """A foreground run killed without its clean-up left its socket behind."""
-    if endpoint.kind is not proto.ServerKind.FOREGROUND or _alive(endpoint.pid):
+    from dora_supervisor.rundirs import running  # psutil: only when a socket is found
+
+    if endpoint.kind is not proto.ServerKind.FOREGROUND or (
+            endpoint.pid is not None and running(endpoint.pid)):
         return
     with contextlib.suppress(OSError):
         os.unlink(endpoint.path)
 
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

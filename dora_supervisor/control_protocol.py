@@ -220,8 +220,7 @@ class Destroying:
 
 
 def encode_request(request: Request) -> bytes:
-    body = {"v": VERSION, "op": request.op, **attrs.asdict(request)}
-    return (json.dumps(body) + "\n").encode()
+    return _line({"v": VERSION, "op": request.op, **attrs.asdict(request)})
 
 
 def decode_request(data: bytes) -> Request:

@@ -8,7 +8,6 @@ noticed) and the three TLS files; the options are checked here, before anything 
 from __future__ import annotations
 
 import argparse
-import time
 
 from dora_supervisor.errors import DoraError
 from dora_supervisor.network import (
@@ -85,10 +84,6 @@ def run(args: argparse.Namespace) -> int:
         raise DoraError(f"--working-dir {args.working_dir}: not a directory")
     from dora_supervisor import orphans
 
-    started = time.time()
-    orphans.sweep_left_by_the_killed()
-    try:
+    with orphans.swept():  # what SIGKILLed processes leave behind (see `orphans`)
         return serve(args.machine, settings, os.path.abspath(args.working_dir),
                      args.log_format)
-    finally:  # what zenoh leaves in /dev/shm when a peer was SIGKILLed (see `orphans`)
-        orphans.sweep_zenoh_segments(started)

@@ -293,7 +293,9 @@ class DataflowRuntime:
         if not keeps_line(record, stream, self._min_levels[node]):
             return
         getattr(log, record.level)(record.event, **record.fields)
-        self._log_router.route(node, record, datetime.now(UTC).isoformat(timespec="microseconds"))
+        if self._log_router.active:  # most dataflows route no logs: no clock read then
+            self._log_router.route(node, record,
+                                   datetime.now(UTC).isoformat(timespec="microseconds"))
 
     def on_note(self, node: str, incarnation: int, line: str) -> None:
         try:

@@ -55,10 +55,10 @@ class Follower:
         """The backups newer than the file with `inode`, oldest first (all of them if it
         has been rotated out of the kept ones)."""
         backups = []
-        for index in range(logs.BACKUPS, 0, -1):
+        for path in logs.backups_of(self.path):  # however many the node keeps
             try:
-                backups.append((f"{self.path}.{index}", os.stat(f"{self.path}.{index}").st_ino))
-            except FileNotFoundError:
+                backups.append((path, os.stat(path).st_ino))
+            except FileNotFoundError:  # rotated away meanwhile
                 continue
         known = [position for position, (_, ino) in enumerate(backups) if ino == inode]
         return [path for path, _ in backups[known[0] + 1 if known else 0:]]

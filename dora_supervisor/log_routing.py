@@ -74,6 +74,11 @@ class LogRouter:
             while self._held:
                 self._publish(self._held.popleft())
 
+    @property
+    def active(self) -> bool:
+        """Some node consumes `dora/logs`: `route` has work to do."""
+        return self._active
+
     def route(self, node: str, record: OutputRecord, timestamp: str) -> None:
         """One kept line of `node`, captured at `timestamp` (ISO 8601, UTC)."""
         if not self._active:

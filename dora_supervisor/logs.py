@@ -19,7 +19,8 @@ from typing import BinaryIO, TextIO
 import structlog
 
 __all__ = ["configure", "RotatingJsonFiles", "DataflowFiles", "RotatingStream", "RecordSink",
-           "render_console", "NODE_LINES", "DATAFLOW_FILE", "SUFFIX", "BACKUPS", "log_files"]
+           "render_console", "NODE_LINES", "DATAFLOW_FILE", "SUFFIX", "BACKUPS", "log_files",
+           "backups_of"]
 
 MAX_FILE_BYTES = 16 * 2**20
 BACKUPS = 5
@@ -123,10 +124,15 @@ def log_files(directory: str, name: str) -> list[str]:
     Rotation keeps the backups contiguous, and a node's `max_rotated_files` may keep more
     than the default, so count them rather than assume how many there are."""
     base = os.path.join(directory, f"{name}{SUFFIX}")
+    return backups_of(base) + ([base] if os.path.exists(base) else [])
+
+
+def backups_of(path: str) -> list[str]:
+    """The rotated backups of `path` that exist, oldest first (`.N` ... `.1`)."""
     older = []
-    while os.path.exists(f"{base}.{len(older) + 1}"):
-        older.append(f"{base}.{len(older) + 1}")
-    return [*reversed(older)] + ([base] if os.path.exists(base) else [])
+    while os.path.exists(f"{path}.{len(older) + 1}"):
+        older.append(f"{path}.{len(older) + 1}")
+    return older[::-1]
 
 
 class RotatingStream:

@@ -10,13 +10,15 @@ dataflow made as it exits: created since it started, held by no other process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 
-__all__ = ["sweep_zenoh_segments", "sweep_left_by_the_killed", "SHM_DIR", "MIN_AGE_S",
-           "COARSE_S"]
+from dora_api.shm import SHM_DIR
 
-SHM_DIR = "/dev/shm"
+__all__ = ["sweep_zenoh_segments", "swept", "SHM_DIR", "MIN_AGE_S", "COARSE_S"]
+
 MIN_AGE_S = 0.1  # younger than this, its creator may not have locked it yet
 COARSE_S = 1.0  # file times come from the kernel's coarse clock
 
@@ -64,11 +66,18 @@ def _lock_holders(locks_file: str) -> dict[tuple[int, int, int], set[int]]:
     return holders
 
 
-def sweep_left_by_the_killed() -> None:
-    """At the start of `dora run`, `dora up` and `dora daemon`: what earlier coordinators,
-    daemons and nodes could not remove because they were SIGKILLed (private temporary
-    directories, dataflow segments in /dev/shm). Never raises."""
-    from dora_supervisor import rundirs, shm_cleanup
+@contextlib.contextmanager
+def swept() -> Iterator[None]:
+    """Around the life of `dora run`, `dora up` and `dora daemon`: first remove what earlier
+    coordinators, daemons and nodes could not because they were SIGKILLed (private
+    temporary directories, dataflow segments in /dev/shm), at the end the zenoh segments
+    this process's dataflows left (`sweep_zenoh_segments`). Neither sweep raises."""
+    from dora_supervisor import rundirs, shm_cleanup  # psutil: not for every CLI command
 
+    started = time.time()
     rundirs.sweep()
     shm_cleanup.remove_orphaned_segments()
+    try:
+        yield
+    finally:
+        sweep_zenoh_segments(started)

@@ -184,9 +184,7 @@ class ProcReader:
         return result
 
     def close(self) -> None:
-        self.keep_only(set())
-        for pid in list(self._files):
-            self._close(pid)
+        self.keep_only(set())  # closes every file
 
     def _close(self, pid: int) -> None:
         fd = self._files.pop(pid, None)

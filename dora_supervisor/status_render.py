@@ -46,9 +46,9 @@ def size(count: int | None) -> str:
     value = float(count)
     for unit in ("B", "K", "M", "G"):
         if value < 1024 or unit == "G":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+            break
         value /= 1024
-    return f"{value:.1f}G"
+    return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
 
 
 def _paint(text: str, state: str, colour: bool) -> str:

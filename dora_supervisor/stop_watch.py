@@ -28,9 +28,7 @@ class StopWatch:
         self._children = threading.Event()  # set when a child may exist again
         self._thread: threading.Thread | None = None
 
-    @property
-    def available(self) -> bool:
-        return hasattr(os, "waitid") and bool(_EVENTS)
+    available = hasattr(os, "waitid") and bool(_EVENTS)  # a class constant, read per pass
 
     def watch(self, pid: int, on_change: Callable[[], None]) -> None:
         with self._lock:

@@ -29,7 +29,7 @@ class ZenohLink:
                  on_liveliness: Callable[[str, int, bool], None], router: str | None = None):
         self.ns = ns
         self.rundir = rundirs.make("link")
-        self.endpoint = f"unixsock-stream/{self.rundir}/coordinator.sock"
+        self.endpoint = contract.unix_endpoint(f"{self.rundir}/coordinator.sock")
         self._router = [router] if router else []
         self.session = zenoh.open(contract.zenoh_config([self.endpoint], self._router,
                                                         LINK_LEASE_S))
@@ -57,9 +57,9 @@ class ZenohLink:
         except FileNotFoundError:
             pass
         return contract.Endpoints(
-            listen=[f"unixsock-stream/{path}"],
+            listen=[contract.unix_endpoint(path)],
             connect=[self.endpoint, *self._router] + [
-                f"unixsock-stream/{self.socket_of(s)}" for s in upstream_slots])
+                contract.unix_endpoint(self.socket_of(s)) for s in upstream_slots])
 
     def _alive_changed(self, sample) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -56,6 +57,18 @@ def _result(polls, step):
             step()
     except StopIteration as done:
         return done.value
+
+
+@contextlib.contextmanager
+def spawned(argv: list[str], **popen):
+    """A process for the body of a `with`: killed and reaped however the body ends."""
+    process = subprocess.Popen(argv, **popen)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.02):

@@ -32,7 +32,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ContractError",
     ),
     "records": (
-        "record", "field", "Field", "fields", "asdict", "evolve", "FrozenRecordError",
+        "record", "field", "fields", "asdict", "evolve", "FrozenRecordError",
     ),
     "config": (
         "CONFIG_ENV", "CONTROL_FD_ENV", "WATCHDOG_FD_ENV", "PARENT_PID_ENV", "NODE_ID_ENV",
@@ -68,7 +68,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH",
         "ShmDescriptor", "encode_value", "decode_value", "encode_attachment",
         "decode_attachment", "encode_shm_attachment", "shm_attachment",
-        "decode_shm_descriptor", "read_shm_descriptor", "arrow_layout_of", "pack_region",
+        "decode_shm_descriptor", "read_shm_descriptor", "arrow_layout_of",
         "inline_message", "encode_arrow_ipc", "WAKE_ATTACHMENT", "is_wake",
         "SEGMENT_GENERATION", "SEGMENT_DATA_OFFSET",
     ),
@@ -93,7 +93,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
-    "ContractError", "record", "field", "Field", "fields", "asdict", "evolve",
+    "ContractError", "record", "field", "fields", "asdict", "evolve",
     "FrozenRecordError", "CONFIG_ENV", "CONTROL_FD_ENV", "WATCHDOG_FD_ENV",
     "PARENT_PID_ENV", "NODE_ID_ENV", "DATAFLOW_ID_ENV", "CONFIG_VERSION", "READY_TIMEOUT_S",
     "Endpoints", "InputConfig", "OperatorConfig", "NodeConfig", "encode_config",
@@ -114,7 +114,7 @@ __all__ = [
     "unpack_position", "position_word", "KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT",
     "KIND_SHM", "KIND_FLUSH", "ShmDescriptor", "encode_value", "decode_value",
     "encode_attachment", "decode_attachment", "encode_shm_attachment", "shm_attachment",
-    "decode_shm_descriptor", "read_shm_descriptor", "arrow_layout_of", "pack_region",
+    "decode_shm_descriptor", "read_shm_descriptor", "arrow_layout_of",
     "inline_message", "encode_arrow_ipc", "WAKE_ATTACHMENT", "is_wake",
     "SEGMENT_GENERATION", "SEGMENT_DATA_OFFSET", "ArrowLayout", "array_layout",
     "decode_array", "BUFFER_ALIGNMENT", "uint8_header", "parse_timer", "TIMER_PREFIX",

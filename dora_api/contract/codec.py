@@ -35,7 +35,7 @@ from dora_api.contract.records import evolve, record
 __all__ = ["KIND_BYTES", "KIND_ARROW", "KIND_LAYOUT", "KIND_SHM", "KIND_FLUSH",
            "ShmDescriptor", "encode_value", "decode_value", "encode_attachment",
            "decode_attachment", "encode_shm_attachment", "shm_attachment",
-           "decode_shm_descriptor", "read_shm_descriptor", "arrow_layout_of", "pack_region",
+           "decode_shm_descriptor", "read_shm_descriptor", "arrow_layout_of",
            "inline_message", "encode_arrow_ipc", "WAKE_ATTACHMENT", "is_wake",
            "SEGMENT_GENERATION", "SEGMENT_DATA_OFFSET"]
 
@@ -207,12 +207,9 @@ def encode_shm_attachment(descriptor: ShmDescriptor, metadata: dict | None,
                           header: bytes) -> bytes:
     """The attachment of an Arrow value whose buffer region is in shared memory."""
     d = descriptor
-    if not metadata:
-        return shm_attachment(d.segment, d.capacity, d.offset, d.slot, d.generation,
-                              d.holders, header)
-    before = _name(d.segment) + _SHM_FIXED.pack(d.capacity, d.offset, d.slot, d.generation)
-    after = b"".join([_U16.pack(len(d.holders)), *(_name(h) for h in d.holders), header])
-    return encode_attachment(KIND_SHM, metadata, before + after)
+    plain = shm_attachment(d.segment, d.capacity, d.offset, d.slot, d.generation, d.holders,
+                           header)
+    return encode_attachment(KIND_SHM, metadata, plain[2:]) if metadata else plain
 
 
 def shm_attachment(segment: str, capacity: int, offset: int, slot: int, generation: int,
@@ -233,7 +230,7 @@ def shm_attachment(segment: str, capacity: int, offset: int, slot: int, generati
     return around[0] + _U64.pack(generation) + around[1]
 
 
-_U64 = struct.Struct("<Q")  # the generation: the last field of _SHM_FIXED
+_U64 = SEGMENT_GENERATION  # "<Q": the generation, the last field of _SHM_FIXED
 _SHM_AROUND_MAX = 256
 _shm_around: dict[tuple, tuple[bytes, bytes]] = {}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from typing import Any, ClassVar
 
 import attrs
@@ -312,10 +313,8 @@ class DataflowClosed:
 Report = (NodeStarted | NodeExited | NodeSampled | NodeHeartbeat | NodeEnforced | NodeTallied
           | NodeLine | NodeNote | DataflowClosed)
 
-_COMMANDS = {cls.kind: cls for cls in (SpawnNode, KillNode, KillAll, CloseDataflow)}
-_REPORTS = {cls.kind: cls for cls in (NodeStarted, NodeExited, NodeSampled, NodeHeartbeat,
-                                      NodeEnforced, NodeTallied, NodeLine, NodeNote,
-                                      DataflowClosed)}
+_COMMANDS = {cls.kind: cls for cls in typing.get_args(Command)}
+_REPORTS = {cls.kind: cls for cls in typing.get_args(Report)}
 
 
 def encode_record(record) -> bytes:

@@ -14,7 +14,7 @@ validate every field of a network message, keep it too.
 
 from __future__ import annotations
 
-__all__ = ["record", "field", "Field", "fields", "asdict", "evolve", "FrozenRecordError"]
+__all__ = ["record", "field", "fields", "asdict", "evolve", "FrozenRecordError"]
 
 _NOTHING = object()  # no default
 _HASH_SEED = 0x6D6F6E  # mixed into every record's hash, as attrs mixes its own seed
@@ -104,7 +104,7 @@ def _build(cls, order: bool):
         else:
             specs.append(Field(name, value))
     namespace = {"_setattr": object.__setattr__, "_NOTHING": _NOTHING}
-    source = [_init_source(specs, namespace), _eq_source(names)]
+    source = [_init_source(specs, namespace), _order_source(names, "__eq__", "==")]
     if order:
         source += [_order_source(names, op, symbol) for op, symbol in _ORDER]
     hashed = ", ".join(f"self.{f.name}" for f in specs if f.hash)
@@ -138,15 +138,6 @@ def _init_source(specs: list[Field], namespace: dict) -> str:
             value = f"_convert_{f.name}({f.name})"
         lines.append(f"    _setattr(self, {f.name!r}, {value})\n")
     return f"def __init__({', '.join(params)}):\n" + ("".join(lines) or "    pass\n")
-
-
-def _eq_source(names: list[str]) -> str:
-    mine = "".join(f"self.{name}, " for name in names)
-    theirs = "".join(f"other.{name}, " for name in names)
-    return ("def __eq__(self, other):\n"
-            "    if other.__class__ is not self.__class__:\n"
-            "        return NotImplemented\n"
-            f"    return ({mine}) == ({theirs})\n")
 
 
 _ORDER = (("__lt__", "<"), ("__le__", "<="), ("__gt__", ">"), ("__ge__", ">="))

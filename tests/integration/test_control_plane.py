@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from dora_api import contract
-from tests.conftest import DORA, dora, wait_until
+from tests.conftest import DORA, dora, spawned, wait_until
 
 NO_COORDINATOR = "dora: no coordinator is running (start one with `dora up`)\n"
 
@@ -127,16 +127,16 @@ def test_two_dataflows_with_the_same_node_ids_under_one_background_coordinator(
                .stdout.splitlines()]
     assert records[0]["event"] == "node_started"
     assert {r["line"] for r in records if r["event"] == "node_output"} == {"GOT A"}
-    follow = subprocess.Popen([*DORA, "logs", "alpha", "sink", "--follow", "--tail", "0"],
-                              stdout=subprocess.PIPE, text=True)
-    streamed = LineReader(follow)
-    wait_until(lambda: len(streamed.lines) >= 3, 20, "three new lines from --follow")
-    assert all(line.endswith("sink | GOT A") for line in streamed.lines[:3])
+    with spawned([*DORA, "logs", "alpha", "sink", "--follow", "--tail", "0"],
+                 stdout=subprocess.PIPE, text=True) as follow:
+        streamed = LineReader(follow)
+        wait_until(lambda: len(streamed.lines) >= 3, 20, "three new lines from --follow")
+        assert all(line.endswith("sink | GOT A") for line in streamed.lines[:3])
 
-    stopped = dora("stop", "alpha")
-    assert (stopped.returncode, stopped.stdout) == (
-        0, f"dora: stopped dataflow alpha ({alpha_id[:8]})\n"), stopped.stderr
-    assert follow.wait(10) == 0  # --follow ends with its dataflow
+        stopped = dora("stop", "alpha")
+        assert (stopped.returncode, stopped.stdout) == (
+            0, f"dora: stopped dataflow alpha ({alpha_id[:8]})\n"), stopped.stderr
+        assert follow.wait(10) == 0  # --follow ends with its dataflow
     states = {d["name"]: (d["state"], d["nodes_running"]) for d in cli_json("list", "--json")}
     assert states == {"alpha": ("finished", 0), "beta": ("running", 2)}
     seen = len(dora("logs", "beta", "sink").stdout.splitlines())

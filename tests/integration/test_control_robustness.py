@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import DORA, ROOT, dora, wait_until
+from tests.conftest import DORA, ROOT, dora, spawned, wait_until
 from tests.integration.test_control_plane import (
     NO_COORDINATOR,
     LineReader,
@@ -189,13 +189,14 @@ def test_attach_streams_the_records_and_returns_the_dataflow_s_exit_code(dataflo
 
 def test_ctrl_c_on_attach_stops_the_dataflow_gracefully(dataflow, background):
     path = dataflow("nodes: [{id: w, path: {nodes}/worker.py}]")
-    attached = subprocess.Popen([*DORA, "start", str(path), "--attach"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    out = LineReader(attached)
-    wait_until(lambda: any("w | START" in line for line in out.lines), 30, "the node's start")
-    attached.send_signal(signal.SIGINT)
-    assert attached.wait(30) == 0
-    assert attached.stderr.read() == "dora: stopping\n"
+    with spawned([*DORA, "start", str(path), "--attach"], stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True, cwd=ROOT) as attached:
+        out = LineReader(attached)
+        wait_until(lambda: any("w | START" in line for line in out.lines), 30,
+                   "the node's start")
+        attached.send_signal(signal.SIGINT)
+        assert attached.wait(30) == 0
+        assert attached.stderr.read() == "dora: stopping\n"
     assert any("w | END" in line for line in out.lines)  # it saw STOP and left by itself
     [summary] = cli_json("list", "--json")
     assert (summary["uuid"], summary["state"], summary["exit_code"]) == (
@@ -222,10 +223,10 @@ def test_stop_with_a_grace_kills_a_node_that_ignores_stop(dataflow, background):
 
 def test_status_watch_redraws_until_ctrl_c(dataflow, background):
     dora("start", str(dataflow("nodes: [{id: w, path: {nodes}/worker.py}]")))
-    watching = subprocess.Popen([*DORA, "status", "--watch"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-    frames = LineReader(watching)
-    wait_until(lambda: sum(line.startswith("NODE ") for line in frames.lines) >= 3, 30,
-               "three frames")
-    watching.send_signal(signal.SIGINT)
-    assert watching.wait(10) == 0 and watching.stderr.read() == ""
+    with spawned([*DORA, "status", "--watch"], stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True) as watching:
+        frames = LineReader(watching)
+        wait_until(lambda: sum(line.startswith("NODE ") for line in frames.lines) >= 3, 30,
+                   "three frames")
+        watching.send_signal(signal.SIGINT)
+        assert watching.wait(10) == 0 and watching.stderr.read() == ""

@@ -54,11 +54,8 @@ class Logged:
                 for r in found if r.get("event") == event]
 
 
-def test_a_remote_node_over_its_memory_limit_is_killed_by_its_machine(
-        dataflow, enforced_by, cluster):
-    """The memory is held by a forked child: only the group the coordinator asked the
-    daemon to watch (or the cgroup it asked for) sees it."""
-    m1 = cluster.daemon("m1")
+def start_remote_hog(dataflow) -> list[dict]:
+    """A node on m1 whose forked child goes to 300 MiB past its 150 MiB limit; its exits."""
     start(dataflow("""
         nodes:
           - id: hog
@@ -68,7 +65,15 @@ def test_a_remote_node_over_its_memory_limit_is_killed_by_its_machine(
             restart: {policy: temporary}
             deploy: {machine: m1}
     """), "hogs")
-    exited = wait_until(lambda: events("hogs", "hog", "node_exited"), 60, "the hog killed")
+    return wait_until(lambda: events("hogs", "hog", "node_exited"), 60, "the hog killed")
+
+
+def test_a_remote_node_over_its_memory_limit_is_killed_by_its_machine(
+        dataflow, enforced_by, cluster):
+    """The memory is held by a forked child: only the group the coordinator asked the
+    daemon to watch (or the cgroup it asked for) sees it."""
+    m1 = cluster.daemon("m1")
+    exited = start_remote_hog(dataflow)
     assert (exited[0]["reason"], exited[0]["signal"]) == ("memory_limit", 9)
     record = events("hogs", "hog", "limit_exceeded")[0]
     assert (record["reason"], record["limit"], record["threshold"], record["enforced_by"],
@@ -128,17 +133,8 @@ def test_a_node_on_a_machine_with_cgroups_is_held_by_its_kernel(
     cluster = request.getfixturevalue("cluster")
     m1 = Daemon("m1", [cluster.endpoint], tmp_path, env={cgroups.CGROUPS_ENV: ""})
     cluster.daemons.append(m1)
-    start(dataflow("""
-        nodes:
-          - id: hog
-            path: {nodes}/hog.py
-            args: --jump --to 300 --fork
-            limits: {memory: 150MiB}
-            restart: {policy: temporary}
-            deploy: {machine: m1}
-    """), "hogs")
-    exited = wait_until(lambda: events("hogs", "hog", "node_exited"), 60, "the hog killed")
-    assert exited[0]["reason"] == "memory_limit"
+    exited = start_remote_hog(dataflow)
+    assert (exited[0]["reason"], exited[0]["signal"]) == ("memory_limit", 9)
     record = events("hogs", "hog", "limit_exceeded")[0]
     assert (record["enforced_by"], record["machine"]) == (offer.version.value, "m1")
     wait_until(lambda: ended("hogs"), 20, "given up: the dataflow failed")

@@ -109,8 +109,9 @@ def test_group_over_its_intensity_is_restarted_whole_until_the_parent_gives_up(
     assert run.wait(40) == 1
     # x crashes 4 times: pair restarts once, gives up; the root restarts pair (1), pair
     # restarts once more, gives up again; the root is over its limit and gives up.
-    assert len(starts(run, "x")) == 4 and len(starts(run, "y")) == 4
-    assert len(starts(run, "other")) == 1
+    # counted from the supervisor's records: a loaded y may be stopped before it prints
+    started = {n: len(run.events("node_started", n)) for n in ("x", "y", "other")}
+    assert started == {"x": 4, "y": 4, "other": 1}
     assert [r["supervisor"] for r in run.events("supervisor_gave_up")] == \
         ["pair", "pair", "dataflow"]
 

@@ -119,7 +119,7 @@ def test_a_decoder_building_ahead_gives_exactly_what_arrives():
     import pyarrow as pa
 
     from dora_api import contract
-    from dora_api.inputs import sample_decoder
+    from dora_api.inputs import SampleDecoder
 
     class Bytes:
         def __init__(self, data):
@@ -134,7 +134,7 @@ def test_a_decoder_building_ahead_gives_exactly_what_arrives():
             self.payload = Bytes(bytes(payload))
             self.attachment = Bytes(contract.encode_attachment(kind, None, header))
 
-    decode = sample_decoder("in", None, None)
+    decode = SampleDecoder("in", None, None)
     values = [pa.array([i, i + 1, None], pa.int64()) for i in range(5)]
     values += [pa.array(["a", "bc", None]), pa.array(["xyz", "", "q"]),
                pa.array([1.5], pa.float64()), pa.array([7, 8, 9], pa.int64())]
